@@ -1,0 +1,106 @@
+# The Banking77 task app: `make run` serves, `make test` checks.
+# Both install missing Debian packages and fetch the dataset first.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wno-unused-parameter -Werror
+CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Iserver $(shell pkg-config --cflags libmicrohttpd jansson libcurl 2>/dev/null)
+LDLIBS  := -lmicrohttpd -ljansson -lcsv -luuid -lcurl -lpthread -lm
+
+SAN_ASAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_TSAN := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+
+LIB_SRC    := $(wildcard lib/*.c)
+SERVER_SRC := $(wildcard server/*.c)
+MOCK_SRC   := $(wildcard mock/*.c)
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+HEADERS    := $(wildcard include/*.h server/*.h mock/*.h tests/unit/*.h)
+
+# objects of variant $(1) (rel, asan, tsan) for sources $(2)
+objs = $(patsubst %.c,build/$(1)/%.o,$(2))
+SERVER_NOMAIN = $(filter-out server/main.c,$(SERVER_SRC))
+
+BANKING77_SOURCE ?= $(wildcard ../shared/banking77)
+export BANKING77_SOURCE
+
+.PHONY: all run test test-unit test-integration test-asan deps dataset clean help format
+.DEFAULT_GOAL := all
+
+all: bin/task-app bin/mock-llm
+
+help:
+	@echo "make            build bin/task-app and bin/mock-llm"
+	@echo "make run        install what is missing, fetch the dataset, serve on 127.0.0.1:8002"
+	@echo "make test       install what is missing, fetch the dataset, run every test"
+	@echo "make dataset    fetch and verify the Banking77 CSVs into dataset/"
+	@echo "make deps       install the missing Debian packages"
+	@echo "make clean      remove build outputs"
+
+deps:
+	@scripts/install-deps.sh
+
+dataset: dataset/train.csv dataset/test.csv
+
+dataset/train.csv dataset/test.csv: dataset/fetch.sh dataset/SHA256SUMS
+	@dataset/fetch.sh
+
+# --- builds ---------------------------------------------------------------
+
+build/rel/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
+
+build/asan/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(SAN_ASAN) $(WARN) -c $< -o $@
+
+build/tsan/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(SAN_TSAN) $(WARN) -c $< -o $@
+
+bin/task-app: $(call objs,rel,$(SERVER_SRC) $(LIB_SRC))
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bin/mock-llm: $(call objs,rel,$(MOCK_SRC) $(LIB_SRC))
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/unit-tests: $(call objs,rel,$(UNIT_SRC) $(LIB_SRC) $(SERVER_NOMAIN))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/asan/bin/task-app: $(call objs,asan,$(SERVER_SRC) $(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
+
+build/asan/bin/mock-llm: $(call objs,asan,$(MOCK_SRC) $(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
+
+build/asan/unit-tests: $(call objs,asan,$(UNIT_SRC) $(LIB_SRC) $(SERVER_NOMAIN))
+	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
+
+build/tsan/bin/task-app: $(call objs,tsan,$(SERVER_SRC) $(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_TSAN) -o $@ $^ $(LDLIBS)
+
+# --- run and test ---------------------------------------------------------
+
+run: deps dataset bin/task-app
+	@scripts/run-server.sh
+
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+
+test: deps dataset
+	@$(MAKE) --no-print-directory test-all
+
+test-all: all build/unit-tests build/asan/unit-tests build/asan/bin/task-app build/asan/bin/mock-llm build/tsan/bin/task-app
+	@tests/run-all.sh
+
+clean:
+	rm -rf build bin
+
+format:
+	clang-format -i $(LIB_SRC) $(SERVER_SRC) $(MOCK_SRC) $(UNIT_SRC) $(HEADERS)

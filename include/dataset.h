@@ -1,0 +1,65 @@
+/* dataset.h: the Banking77 splits in memory, loaded once at start-up and
+ * read-only afterwards (so any thread may read them without locks).
+ *
+ * Label ids follow the Hugging Face ClassLabel order: the label names sorted
+ * alphabetically ignoring case (0 activate_my_card ... 51
+ * Refund_not_showing_up, 52 request_refund ...). */
+#ifndef B77_DATASET_H
+#define B77_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DATASET_NUM_LABELS 77
+#define DATASET_TRAIN_ROWS 10003
+#define DATASET_TEST_ROWS 3080
+
+/* One parsed CSV of text,category rows; both arrays own their strings. */
+typedef struct csv_table {
+    size_t n;
+    char **text;
+    char **category;
+} csv_table;
+
+/* Parses a Banking77 CSV held in memory (header "text,category", RFC 4180,
+ * libcsv strict mode, valid UTF-8, two non-empty fields per record).
+ * name is only used in messages. On success fills *out and returns 0; on
+ * failure writes "NAME: record R: what" into err and returns -1 (out is left
+ * empty). Free with csv_table_free. */
+int csv_table_parse(const char *name, const char *data, size_t len, csv_table *out,
+                    char *err, size_t errlen);
+void csv_table_free(csv_table *t);
+
+typedef struct dataset dataset;
+
+/* Loads DIR/train.csv and DIR/test.csv and checks them: 77 labels, the same
+ * label set in both splits, and (when check_counts) the published row counts.
+ * Returns NULL with a message naming file and record in err on failure. */
+dataset *dataset_load(const char *dir, int check_counts, char *err, size_t errlen);
+/* Builds a dataset from already parsed tables (takes ownership of both, even
+ * on failure). Used by dataset_load and by tests. */
+dataset *dataset_from_tables(csv_table *train, csv_table *test, char *err, size_t errlen);
+void dataset_free(dataset *ds);
+
+/* Split names are "train" (id 0) and "test" (id 1). -1 when unknown. */
+int dataset_split_id(const char *name);
+const char *dataset_split_name(int split);
+size_t dataset_size(const dataset *ds, int split);
+const char *dataset_text(const dataset *ds, int split, size_t row);
+int dataset_label(const dataset *ds, int split, size_t row);
+
+size_t dataset_num_labels(const dataset *ds);
+const char *dataset_label_name(const dataset *ds, int label);
+/* "1. activate_my_card\n2. age_limit\n...": the {available_intents} text. */
+const char *dataset_available_intents(const dataset *ds);
+/* "activate_my_card, age_limit, ...": the {intents} text. */
+const char *dataset_intents_joined(const dataset *ds);
+
+/* The row a seed selects in a split of n rows: Python's seed % n (negative
+ * seeds wrap). n must be > 0. */
+size_t dataset_seed_row(int64_t seed, size_t n);
+
+/* 1 when s (of length n) is well-formed UTF-8. */
+int utf8_valid(const char *s, size_t n);
+
+#endif

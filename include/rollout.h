@@ -1,0 +1,62 @@
+/* rollout.h: one POST /rollout, as pure functions: request JSON -> a
+ * prepared upstream call, and upstream reply -> response JSON. No sockets or
+ * threads here; the server's HTTP and upstream modules do the I/O. */
+#ifndef B77_ROLLOUT_H
+#define B77_ROLLOUT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "dataset.h"
+#include "reply.h"
+#include "verr.h"
+
+/* The server's defaults for what a request leaves out. Strings borrowed. */
+typedef struct rollout_defaults {
+    const char *llm_url;       /* NULL: the request must name one */
+    const char *model;         /* NULL: the request must name one */
+    int default_split;         /* dataset split id */
+    int short_user;            /* use the older short user message */
+    int tool_choice_function;  /* force the function object instead of "required" */
+    double max_time_cap_s;     /* caps safety.max_time_s; also the default */
+} rollout_defaults;
+
+/* A validated rollout request. Every string is owned. */
+typedef struct rollout {
+    char *run_id;
+    char *trace_id;
+    char *policy_id;
+    int split;
+    size_t row;
+    char *inference_url; /* as received (or the server default) */
+    char *call_url;      /* normalised: what is actually called */
+    char *model;
+    enum output_mode mode;
+    json_t *messages;    /* rendered, owned */
+    char *upstream_body; /* the chat-completions request, NUL-terminated */
+    size_t upstream_body_len;
+    double max_time_s;   /* this rollout's deadline, seconds */
+} rollout;
+
+/* Validates body (a JSON object) and fills *out. Returns 0, or -1 with a
+ * 422-style error in e (out then holds nothing to free). */
+int rollout_prepare(const json_t *body, const dataset *ds, const rollout_defaults *def,
+                    rollout *out, verr *e);
+void rollout_free(rollout *r);
+
+/* Reads a seed: JSON integer, integer-valued real, or decimal string; NULL or
+ * json null mean 0. Returns 0, or -1 for anything else or a value outside
+ * int64. */
+int rollout_parse_seed(const json_t *v, int64_t *out);
+
+/* Upstream bookkeeping reported in the response's info. */
+typedef struct rollout_stats {
+    int attempts;     /* upstream calls made, retries included */
+    int64_t llm_ms;   /* time spent waiting for the LLM */
+} rollout_stats;
+
+/* Builds the 200 response (new reference) from the parsed reply. */
+json_t *rollout_response(const rollout *r, const dataset *ds, const llm_reply *reply,
+                         const rollout_stats *st);
+
+#endif

@@ -1,0 +1,65 @@
+/* util.h: memory, growable buffers, time and small string helpers shared by
+ * every program of the project.
+ *
+ * Out-of-memory policy (the only one in the project): the x* allocators abort
+ * the process with a message, so callers never check their result. */
+#ifndef B77_UTIL_H
+#define B77_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define B77_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define B77_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocate or abort. xfree is free; both accept NULL where free does. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* A new string formatted like printf; the caller frees it. */
+char *xasprintf(const char *fmt, ...) B77_PRINTF(1, 2);
+
+/* A growable byte buffer, always NUL-terminated once anything is appended.
+ * Zero-initialise ({0}) to get an empty buffer; buf_free releases it. */
+typedef struct buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} buf;
+
+void buf_reserve(buf *b, size_t extra);
+void buf_append(buf *b, const void *p, size_t n);
+void buf_puts(buf *b, const char *s);
+void buf_putc(buf *b, char c);
+void buf_printf(buf *b, const char *fmt, ...) B77_PRINTF(2, 3);
+void buf_reset(buf *b);
+void buf_free(buf *b);
+/* Hands the buffer's string to the caller (never NULL) and empties b. */
+char *buf_steal(buf *b);
+
+/* Milliseconds of CLOCK_MONOTONIC, and of the wall clock. */
+int64_t now_ms(void);
+double now_wall(void);
+
+/* Case-insensitive ASCII comparisons. */
+int ascii_casecmp(const char *a, const char *b);
+int ascii_ncasecmp(const char *a, const char *b, size_t n);
+int str_ends_with(const char *s, const char *suffix);
+
+/* Compares two byte strings in time that depends only on their lengths,
+ * not on where they differ. Returns 1 when equal. */
+int ct_equal(const char *a, size_t alen, const char *b, size_t blen);
+
+/* 64-bit FNV-1a, for hashing request bodies and the like. */
+uint64_t fnv1a64(const void *p, size_t n, uint64_t seed);
+
+/* splitmix64: a tiny seeded PRNG (state advanced in place). */
+uint64_t splitmix64(uint64_t *state);
+
+/* Writes a random version-4 UUID (36 chars + NUL) into out. */
+void uuid_string(char out[37]);
+
+#endif

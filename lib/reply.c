@@ -1,0 +1,206 @@
+/* reply.c: see reply.h. */
+#include "reply.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+int reply_parse_mode(const char *s)
+{
+    if (strcmp(s, "tool_calls") == 0 || strcmp(s, "tool_call") == 0 || strcmp(s, "tools") == 0)
+        return OUTPUT_TOOL_CALLS;
+    if (strcmp(s, "text") == 0)
+        return OUTPUT_TEXT;
+    if (strcmp(s, "structured") == 0 || strcmp(s, "json") == 0)
+        return OUTPUT_STRUCTURED;
+    return -1;
+}
+
+static char *stringify(const json_t *v)
+{
+    if (json_is_string(v))
+        return xstrndup(json_string_value(v), json_string_length(v));
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    char *r = xstrdup(s ? s : "");
+    free(s);
+    return r;
+}
+
+static char *intent_of(const json_t *obj, char *reason, size_t reasonlen)
+{
+    const json_t *intent = json_is_object(obj) ? json_object_get(obj, "intent") : NULL;
+    if (!intent || json_is_null(intent)) {
+        snprintf(reason, reasonlen, "the reply has no \"intent\"");
+        return NULL;
+    }
+    if (json_is_array(intent)) {
+        buf b = {0};
+        size_t i;
+        const json_t *item;
+        json_array_foreach(intent, i, item)
+        {
+            char *s = stringify(item);
+            if (i)
+                buf_putc(&b, ' ');
+            buf_puts(&b, s);
+            free(s);
+        }
+        return buf_steal(&b);
+    }
+    return stringify(intent);
+}
+
+char *reply_intent_from_args(const json_t *args, char *reason, size_t reasonlen)
+{
+    if (json_is_object(args))
+        return intent_of(args, reason, reasonlen);
+    if (!json_is_string(args)) {
+        snprintf(reason, reasonlen, "tool call arguments are neither a JSON string nor an object");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *parsed = json_loadb(json_string_value(args), json_string_length(args), 0, &jerr);
+    if (!parsed) {
+        snprintf(reason, reasonlen, "tool call arguments are not JSON: %s", jerr.text);
+        return NULL;
+    }
+    char *r = NULL;
+    if (!json_is_object(parsed))
+        snprintf(reason, reasonlen, "tool call arguments are not a JSON object");
+    else
+        r = intent_of(parsed, reason, reasonlen);
+    json_decref(parsed);
+    return r;
+}
+
+static char *predict_tool(const json_t *calls, char *reason, size_t reasonlen)
+{
+    size_t n = json_array_size(calls);
+    if (n == 0) {
+        snprintf(reason, reasonlen, "the reply has no tool call");
+        return NULL;
+    }
+    const char *other = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *fn = json_object_get(json_array_get(calls, i), "function");
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        if (name && strcmp(name, REPLY_TOOL_NAME) == 0)
+            return reply_intent_from_args(json_object_get(fn, "arguments"), reason, reasonlen);
+        if (!other)
+            other = name ? name : "(unnamed)";
+    }
+    snprintf(reason, reasonlen, "wrong tool called: \"%.80s\" instead of " REPLY_TOOL_NAME, other);
+    return NULL;
+}
+
+static char *predict_text(const char *content, char *reason, size_t reasonlen)
+{
+    const char *ws = " \t\r\n\f\v";
+    if (!content) {
+        snprintf(reason, reasonlen, "the reply has no text content");
+        return NULL;
+    }
+    content += strspn(content, ws);
+    size_t n = strcspn(content, ws);
+    if (n == 0) {
+        snprintf(reason, reasonlen, "the reply's text content is empty");
+        return NULL;
+    }
+    return xstrndup(content, n);
+}
+
+static char *predict_structured(const char *content, char *reason, size_t reasonlen)
+{
+    if (!content) {
+        snprintf(reason, reasonlen, "the reply has no content");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *parsed = json_loads(content, 0, &jerr);
+    if (!parsed) {
+        snprintf(reason, reasonlen, "the reply's content is not JSON: %s", jerr.text);
+        return NULL;
+    }
+    char *r = intent_of(parsed, reason, reasonlen);
+    json_decref(parsed);
+    return r;
+}
+
+int reply_parse(const char *body, size_t len, enum output_mode mode, llm_reply *out, char *err,
+                size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (!root) {
+        snprintf(err, errlen, "the upstream reply is not JSON (%s at byte %d)", jerr.text,
+                 jerr.position);
+        return -1;
+    }
+    json_t *msg = json_object_get(json_array_get(json_object_get(root, "choices"), 0), "message");
+    if (!json_is_object(msg)) {
+        const char *emsg = json_string_value(json_object_get(json_object_get(root, "error"), "message"));
+        snprintf(err, errlen, "the upstream reply has no choices[0].message%s%.200s",
+                 emsg ? ": " : "", emsg ? emsg : "");
+        json_decref(root);
+        return -1;
+    }
+    out->message = json_incref(msg);
+    json_t *calls = json_object_get(msg, "tool_calls");
+    out->tool_calls = json_is_array(calls) ? json_incref(calls) : json_array();
+    json_t *usage = json_object_get(root, "usage");
+    out->usage = json_is_object(usage) ? json_incref(usage) : json_object();
+    const char *content = json_string_value(json_object_get(msg, "content"));
+    switch (mode) {
+    case OUTPUT_TOOL_CALLS:
+        out->predicted = predict_tool(out->tool_calls, out->reason, sizeof out->reason);
+        break;
+    case OUTPUT_TEXT:
+        out->predicted = predict_text(content, out->reason, sizeof out->reason);
+        break;
+    case OUTPUT_STRUCTURED:
+        out->predicted = predict_structured(content, out->reason, sizeof out->reason);
+        break;
+    }
+    json_decref(root);
+    return 0;
+}
+
+void reply_free(llm_reply *r)
+{
+    json_decref(r->message);
+    json_decref(r->tool_calls);
+    json_decref(r->usage);
+    free(r->predicted);
+    memset(r, 0, sizeof *r);
+}
+
+/* Trimmed, lower-cased, '_' as ' ', written into a new string. */
+static char *canonical(const char *s)
+{
+    const char *ws = " \t\r\n\f\v";
+    s += strspn(s, ws);
+    size_t n = strlen(s);
+    while (n > 0 && strchr(ws, s[n - 1]))
+        n--;
+    char *c = xstrndup(s, n);
+    for (size_t i = 0; i < n; i++) {
+        if (c[i] >= 'A' && c[i] <= 'Z')
+            c[i] = (char)(c[i] + 32);
+        else if (c[i] == '_')
+            c[i] = ' ';
+    }
+    return c;
+}
+
+int reply_matches(const char *predicted, const char *label)
+{
+    if (!predicted || !label)
+        return 0;
+    char *a = canonical(predicted), *b = canonical(label);
+    int eq = strcmp(a, b) == 0;
+    free(a);
+    free(b);
+    return eq;
+}

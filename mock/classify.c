@@ -1,0 +1,360 @@
+/* classify.c: see classify.h. */
+#include "classify.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "labels.h"
+#include "util.h"
+
+#define W_NAME 1.0   /* query words in the intent's name */
+#define W_DEMO 2.0   /* cosine similarity to a demonstration of the intent */
+#define W_INSTR 0.25 /* instruction words in the intent's name */
+#define DEMO_FLOOR 0.25 /* demonstrations less similar than this say nothing */
+#define MAX_TOKENS 128
+
+typedef struct tokset {
+    uint64_t h[MAX_TOKENS];
+    size_t n;
+} tokset;
+
+static const char *const stopwords[] = {
+    "a", "an", "the", "i", "my", "me", "is", "it", "to", "of", "and", "in", "on", "for", "do",
+    "does", "did", "can", "you", "your", "how", "what", "why", "when", "this", "that", "with",
+    "be", "have", "has", "was", "are", "am", "there", "please", "help", "would", "will", "just",
+    "so", "im", "its", "at", "from", "as", "if", "or", "but", "we", "our", "been", "any", "some",
+    "about", "need", "want", "know", "way", "should", "could", "there", "here", "they", "them",
+    "than", "then", "which", "who", "up", "out", "all", "no", "yes", "also", "very", "much",
+};
+
+static int is_stopword(const char *w, size_t n)
+{
+    for (size_t i = 0; i < B77_ARRAY_LEN(stopwords); i++)
+        if (strlen(stopwords[i]) == n && memcmp(stopwords[i], w, n) == 0)
+            return 1;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Lower-cased alphanumeric words, stopwords dropped, a plural 's' and
+ * "ing"/"ed" endings stripped; stored as a sorted set of hashes. */
+static void tokenize(const char *s, size_t len, tokset *t)
+{
+    t->n = 0;
+    char w[64];
+    size_t i = 0;
+    while (i < len && t->n < MAX_TOKENS) {
+        while (i < len && !((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                            (s[i] >= '0' && s[i] <= '9')))
+            i++;
+        size_t n = 0;
+        while (i < len && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                           (s[i] >= '0' && s[i] <= '9'))) {
+            if (n < sizeof w - 1)
+                w[n++] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
+            i++;
+        }
+        if (n == 0 || is_stopword(w, n))
+            continue;
+        if (n > 5 && memcmp(w + n - 3, "ing", 3) == 0)
+            n -= 3;
+        else if (n > 4 && memcmp(w + n - 2, "ed", 2) == 0)
+            n -= 2;
+        else if (n > 3 && w[n - 1] == 's' && w[n - 2] != 's')
+            n -= 1;
+        t->h[t->n++] = fnv1a64(w, n, 0);
+    }
+    qsort(t->h, t->n, sizeof t->h[0], cmp_u64);
+    size_t k = 0;
+    for (size_t j = 0; j < t->n; j++)
+        if (k == 0 || t->h[k - 1] != t->h[j])
+            t->h[k++] = t->h[j];
+    t->n = k;
+}
+
+static size_t overlap(const tokset *a, const tokset *b)
+{
+    size_t i = 0, j = 0, n = 0;
+    while (i < a->n && j < b->n) {
+        if (a->h[i] == b->h[j])
+            n++, i++, j++;
+        else if (a->h[i] < b->h[j])
+            i++;
+        else
+            j++;
+    }
+    return n;
+}
+
+static double cosine(const tokset *a, const tokset *b)
+{
+    if (!a->n || !b->n)
+        return 0;
+    return (double)overlap(a, b) / sqrt((double)a->n * (double)b->n);
+}
+
+static const char *content_of(const json_t *m)
+{
+    const char *c = json_string_value(json_object_get(m, "content"));
+    return c ? c : "";
+}
+
+/* The query inside a user message: after "Customer Query:" up to a blank
+ * line, else the whole message. */
+static void extract_query(const char *content, const char **q, size_t *n)
+{
+    const char *p = strstr(content, "Customer Query:");
+    if (!p) {
+        *q = content;
+        *n = strlen(content);
+        return;
+    }
+    p += strlen("Customer Query:");
+    const char *end = strstr(p, "\n\n");
+    *q = p;
+    *n = end ? (size_t)(end - p) : strlen(p);
+}
+
+struct candidates {
+    char **name;
+    tokset *tok;
+    double *score;
+    size_t n, cap;
+};
+
+static int add_candidate(struct candidates *c, const char *name, size_t n)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strlen(c->name[i]) == n && memcmp(c->name[i], name, n) == 0)
+            return (int)i;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 128;
+        c->name = xrealloc(c->name, c->cap * sizeof *c->name);
+        c->tok = xrealloc(c->tok, c->cap * sizeof *c->tok);
+        c->score = xrealloc(c->score, c->cap * sizeof *c->score);
+    }
+    c->name[c->n] = xstrndup(name, n);
+    tokenize(name, n, &c->tok[c->n]);
+    c->score[c->n] = 0;
+    return (int)c->n++;
+}
+
+/* Lines of the form "12. label_name" anywhere in the text. */
+static void scan_intent_list(struct candidates *c, const char *s)
+{
+    for (const char *line = s; *line;) {
+        size_t len = strcspn(line, "\n");
+        const char *p = line;
+        while (p < line + len && *p == ' ')
+            p++;
+        const char *digits = p;
+        while (p < line + len && *p >= '0' && *p <= '9')
+            p++;
+        if (p > digits && p + 1 < line + len && p[0] == '.' && p[1] == ' ') {
+            const char *name = p + 2;
+            size_t n = (size_t)(line + len - name);
+            while (n && (name[n - 1] == ' ' || name[n - 1] == '\r'))
+                n--;
+            if (n && n < 100 && !memchr(name, ' ', n))
+                add_candidate(c, name, n);
+        }
+        line += len + (line[len] == '\n');
+    }
+}
+
+/* The label an assistant demonstration gives: {"intent":...} content, a tool
+ * call's arguments, or the first word of its text. */
+static char *demo_label(const json_t *m)
+{
+    const json_t *calls = json_object_get(m, "tool_calls");
+    const json_t *args = json_object_get(json_object_get(json_array_get(calls, 0), "function"),
+                                         "arguments");
+    json_t *parsed = NULL;
+    if (json_is_string(args))
+        parsed = json_loads(json_string_value(args), 0, NULL);
+    else if (!args && *content_of(m) == '{')
+        parsed = json_loads(content_of(m), 0, NULL);
+    const char *intent = json_string_value(json_object_get(parsed ? parsed : args, "intent"));
+    char *r = NULL;
+    if (intent) {
+        r = xstrdup(intent);
+    } else {
+        const char *c = content_of(m);
+        c += strspn(c, " \t\r\n\"'");
+        size_t n = strcspn(c, " \t\r\n\"',.");
+        if (n)
+            r = xstrndup(c, n);
+    }
+    json_decref(parsed);
+    return r;
+}
+
+static void classify(const json_t *messages, mock_answer *out)
+{
+    struct candidates c = {0};
+    size_t nmsg = json_array_size(messages);
+    buf instruction = {0};
+    size_t last_user = (size_t)-1;
+    for (size_t i = 0; i < nmsg; i++) {
+        const json_t *m = json_array_get(messages, i);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        scan_intent_list(&c, content_of(m));
+        if (role && strcmp(role, "user") == 0)
+            last_user = i;
+        if (role && strcmp(role, "system") == 0) {
+            const char *s = content_of(m);
+            const char *list = strstr(s, "Available Intents");
+            buf_append(&instruction, s, list ? (size_t)(list - s) : strlen(s));
+            buf_putc(&instruction, '\n');
+        }
+    }
+    if (c.n == 0)
+        for (size_t k = 0; k < B77_ARRAY_LEN(banking77_labels); k++)
+            add_candidate(&c, banking77_labels[k], strlen(banking77_labels[k]));
+
+    tokset query = {0}, instr = {0}, demo;
+    if (last_user != (size_t)-1) {
+        const char *q;
+        size_t qn;
+        extract_query(content_of(json_array_get(messages, last_user)), &q, &qn);
+        tokenize(q, qn, &query);
+    }
+    tokenize(instruction.data ? instruction.data : "", instruction.len, &instr);
+    buf_free(&instruction);
+
+    /* Demonstrations: a user message followed by an assistant answer, before
+     * the final query. Their labels join the candidates. */
+    struct demo {
+        int k;
+        double sim;
+    } *demos = NULL;
+    size_t ndemos = 0;
+    for (size_t i = 1; i < nmsg && i < last_user; i++) {
+        const json_t *m = json_array_get(messages, i);
+        const json_t *prev = json_array_get(messages, i - 1);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        const char *prev_role = json_string_value(json_object_get(prev, "role"));
+        if (!role || !prev_role || strcmp(role, "assistant") || strcmp(prev_role, "user"))
+            continue;
+        char *label = demo_label(m);
+        if (!label)
+            continue;
+        const char *q;
+        size_t qn;
+        extract_query(content_of(prev), &q, &qn);
+        tokenize(q, qn, &demo);
+        demos = xrealloc(demos, (ndemos + 1) * sizeof *demos);
+        demos[ndemos].k = add_candidate(&c, label, strlen(label));
+        double sim = cosine(&query, &demo) - DEMO_FLOOR;
+        demos[ndemos].sim = sim > 0 ? W_DEMO * sim : 0;
+        ndemos++;
+        free(label);
+    }
+    double *best_demo = xcalloc(c.n ? c.n : 1, sizeof(double));
+    for (size_t d = 0; d < ndemos; d++)
+        if (demos[d].sim > best_demo[demos[d].k])
+            best_demo[demos[d].k] = demos[d].sim;
+    free(demos);
+    size_t best = 0;
+    for (size_t k = 0; k < c.n; k++) {
+        double norm = c.tok[k].n ? sqrt((double)c.tok[k].n) : 1.0;
+        c.score[k] = W_NAME * (double)overlap(&query, &c.tok[k]) / norm +
+                     W_INSTR * (double)overlap(&instr, &c.tok[k]) / norm + best_demo[k];
+        if (c.score[k] > c.score[best])
+            best = k;
+    }
+    out->classification = 1;
+    out->intent = xstrdup(c.n ? c.name[best] : "unknown");
+    free(best_demo);
+    for (size_t k = 0; k < c.n; k++)
+        free(c.name[k]);
+    free(c.name);
+    free(c.tok);
+    free(c.score);
+}
+
+static void free_text(const json_t *messages, mock_answer *out)
+{
+    static const char *const persona[] = {
+        "You are a meticulous banking support classifier.",
+        "You are an experienced customer-service analyst at a digital bank.",
+        "You are a precise intent-detection assistant for a retail bank.",
+        "Act as a senior banking operations specialist.",
+        "You are a careful triage agent for an online bank's help desk.",
+        "You are an expert in banking customer requests.",
+    };
+    static const char *const task[] = {
+        "Read the customer's message and choose the single intent that best describes it.",
+        "Identify what the customer needs and map it to exactly one intent label.",
+        "Decide which banking intent the query expresses, considering the customer's goal.",
+        "Classify each message into the most specific matching intent.",
+        "Work out the customer's underlying request and name its intent.",
+    };
+    static const char *const rule[] = {
+        "Prefer the most specific label over a general one.",
+        "When two labels seem close, pick the one matching the customer's main concern.",
+        "Ignore greetings and filler; focus on the action the customer asks about.",
+        "Pay attention to words about cards, transfers, top-ups and fees.",
+        "Consider whether the customer reports a problem or asks for information.",
+    };
+    static const char *const output[] = {
+        "Answer with the label only.",
+        "Return exactly one label from the list.",
+        "Respond with the intent label and nothing else.",
+        "Use the classification tool to return the label.",
+    };
+    buf all = {0};
+    for (size_t i = 0; i < json_array_size(messages); i++)
+        buf_puts(&all, content_of(json_array_get(messages, i)));
+    uint64_t h = fnv1a64(all.data ? all.data : "", all.len, 77);
+    buf_free(&all);
+    const char *focus1 = banking77_labels[splitmix64(&h) % B77_ARRAY_LEN(banking77_labels)];
+    const char *focus2 = banking77_labels[splitmix64(&h) % B77_ARRAY_LEN(banking77_labels)];
+    buf t = {0};
+    buf_printf(&t, "%s %s %s Take special care to distinguish %s from %s. %s",
+               persona[splitmix64(&h) % B77_ARRAY_LEN(persona)],
+               task[splitmix64(&h) % B77_ARRAY_LEN(task)],
+               rule[splitmix64(&h) % B77_ARRAY_LEN(rule)], focus1, focus2,
+               output[splitmix64(&h) % B77_ARRAY_LEN(output)]);
+    for (size_t i = 0; i < t.len; i++)
+        if (t.data[i] == '_')
+            t.data[i] = ' ';
+    out->classification = 0;
+    out->text = buf_steal(&t);
+}
+
+static int is_classification(const json_t *messages, int tools_offered)
+{
+    if (tools_offered)
+        return 1;
+    for (size_t i = 0; i < json_array_size(messages); i++) {
+        const char *c = content_of(json_array_get(messages, i));
+        if (strstr(c, "Customer Query:") || strstr(c, "Available Intents"))
+            return 1;
+    }
+    return 0;
+}
+
+void mock_answer_for(const json_t *messages, int tools_offered, mock_answer *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!json_is_array(messages))
+        messages = NULL;
+    if (is_classification(messages, tools_offered))
+        classify(messages, out);
+    else
+        free_text(messages, out);
+}
+
+void mock_answer_free(mock_answer *a)
+{
+    free(a->intent);
+    free(a->text);
+    memset(a, 0, sizeof *a);
+}

@@ -1,0 +1,27 @@
+/* classify.h: the mock LLM's "model". Deterministic and pure: the same
+ * messages always give the same answer.
+ *
+ * A classification prompt (it carries "Customer Query:", an intent list or
+ * the classify tool) is answered with the intent whose name and few-shot
+ * demonstrations are most similar to the query (bag-of-words cosine), with a
+ * small prior from words of the system instruction; so better
+ * demonstrations and instructions give measurably higher accuracy. Any other
+ * prompt gets deterministic, varied instruction-like text. */
+#ifndef B77_MOCK_CLASSIFY_H
+#define B77_MOCK_CLASSIFY_H
+
+#include <jansson.h>
+
+typedef struct mock_answer {
+    int classification; /* 1 when the prompt asks for an intent */
+    char *intent;       /* the predicted intent, when classification */
+    char *text;         /* free text, otherwise */
+} mock_answer;
+
+/* Answers the messages of a chat request (a JSON array; anything else is
+ * read as an empty conversation). tools_offered: the request lists tools.
+ * Free with mock_answer_free. */
+void mock_answer_for(const json_t *messages, int tools_offered, mock_answer *out);
+void mock_answer_free(mock_answer *a);
+
+#endif

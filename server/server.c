@@ -1,0 +1,717 @@
+/* server.c: see server.h.
+ *
+ * Ownership: a struct request belongs to its MHD connection. It is created on
+ * the first call of the access handler and freed only in the
+ * MHD_OPTION_NOTIFY_COMPLETED callback. While a rollout is parked (the
+ * connection suspended), the upstream thread borrows rq->call; its done
+ * callback only resumes the connection, and the response is built on an MHD
+ * thread when MHD calls the handler again. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "llmurl.h"
+#include "log.h"
+#include "rollout.h"
+#include "taskinfo.h"
+#include "upstream.h"
+#include "verr.h"
+
+/* Per-connection memory for MHD's header parsing and read buffer. Small,
+ * because MHD clears it between requests and 1,024 connections multiply it;
+ * request bodies go to our own buffer, not into this pool. */
+#define CONNECTION_MEMORY (32 * 1024)
+#define RETRY_AFTER_BUSY "1"
+
+struct server {
+    const server_config *cfg;
+    const dataset *ds;
+    const auth *auth;
+    struct MHD_Daemon *daemon;
+    upstream *up;
+    rollout_defaults defaults;
+    int port;
+    atomic_uint inflight; /* admitted rollouts not yet answered */
+    atomic_int stopping;
+};
+
+enum route {
+    ROUTE_NONE,
+    ROUTE_ROOT,
+    ROUTE_HEALTH,
+    ROUTE_HEALTH_ROLLOUT,
+    ROUTE_INFO,
+    ROUTE_TASK_INFO,
+    ROUTE_ROLLOUT,
+    ROUTE_DONE,
+};
+
+static const struct {
+    const char *path;
+    enum route route;
+    const char *allow; /* the methods, as sent in Allow */
+    int open;          /* no key needed */
+} routes[] = {
+    {"/", ROUTE_ROOT, "GET, HEAD", 1},
+    {"/health", ROUTE_HEALTH, "GET, HEAD", 1},
+    {"/health/rollout", ROUTE_HEALTH_ROLLOUT, "GET, HEAD", 1},
+    {"/info", ROUTE_INFO, "GET, HEAD", 0},
+    {"/task_info", ROUTE_TASK_INFO, "GET, HEAD", 0},
+    {"/rollout", ROUTE_ROLLOUT, "POST, OPTIONS", 0},
+    {"/done", ROUTE_DONE, "POST", 0},
+};
+
+enum state { ST_NEW, ST_BODY, ST_PARKED, ST_ANSWERED };
+
+struct request {
+    server *srv;
+    struct MHD_Connection *conn;
+    int64_t start;
+    char method[16];
+    char *path;
+    int status;
+    size_t route; /* index into routes[] */
+    enum state state;
+    const char *key;  /* the allowed key the caller sent (owned by auth) */
+    buf body;
+    int too_large;
+    int counted;      /* holds an in-flight slot */
+    rollout ro;
+    upcall call;
+    struct curl_slist *headers;
+};
+
+/* ---- the one reply path ------------------------------------------------ */
+
+/* Sends body (stolen) with status and optional extra header pairs
+ * (name, value, ..., NULL). */
+static enum MHD_Result reply(struct request *rq, unsigned status, json_t *body, ...)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(body);
+    if (!text && status != MHD_HTTP_NO_CONTENT) {
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        text = xstrdup("{\"detail\":\"internal error: cannot encode the response\"}");
+        log_error("cannot encode a response to %s %s", rq->method, rq->path);
+    }
+    size_t len = text ? strlen(text) : 0;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, text ? text : (char *)"", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    if (text)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    va_list ap;
+    va_start(ap, body);
+    for (const char *name; (name = va_arg(ap, const char *));) {
+        const char *value = va_arg(ap, const char *);
+        MHD_add_response_header(resp, name, value);
+    }
+    va_end(ap);
+    enum MHD_Result r = MHD_queue_response(rq->conn, status, resp);
+    MHD_destroy_response(resp);
+    rq->status = (int)status;
+    rq->state = ST_ANSWERED;
+    return r;
+}
+
+static json_t *detail(const char *fmt, ...) B77_PRINTF(1, 2);
+static json_t *detail(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *s = json_string(msg);
+    if (!s) /* an upstream message cut mid-character */
+        s = json_string("(message not valid UTF-8)");
+    return json_pack("{s:o}", "detail", s);
+}
+
+static enum MHD_Result reply_unauthorized(struct request *rq)
+{
+    const char *msg = "API key missing or invalid";
+    return reply(rq, MHD_HTTP_UNAUTHORIZED,
+                 json_pack("{s:s,s:{s:s,s:s}}", "detail", msg, "error", "code", "unauthorised",
+                           "message", msg),
+                 MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL);
+}
+
+static enum MHD_Result reply_no_key(struct request *rq)
+{
+    const char *msg = "ENVIRONMENT_API_KEY is not configured";
+    return reply(rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+                 json_pack("{s:s,s:{s:s,s:s}}", "detail", msg, "error", "code",
+                           "missing_environment_api_key", "message",
+                           "set ENVIRONMENT_API_KEY in the task app's environment and restart it"),
+                 NULL);
+}
+
+static enum MHD_Result reply_too_large(struct request *rq)
+{
+    return reply(rq, MHD_HTTP_CONTENT_TOO_LARGE,
+                 detail("request body larger than the %zu-byte limit (--max-body)",
+                        rq->srv->cfg->max_body),
+                 NULL);
+}
+
+/* ---- simple routes ------------------------------------------------------ */
+
+static enum MHD_Result handle_health(struct request *rq, int rollout_variant)
+{
+    server *s = rq->srv;
+    int ok = auth_configured(s->auth) && s->ds;
+    json_t *body = json_pack("{s:s,s:b,s:b,s:{s:b}}", "status", ok ? "healthy" : "unhealthy",
+                             "healthy", ok, "authorized", rq->key != NULL, "auth", "required", 1);
+    if (rollout_variant)
+        json_object_set_new(body, "ok", json_boolean(ok));
+    if (!ok)
+        json_object_set_new(body, "detail", json_string("ENVIRONMENT_API_KEY is not configured"));
+    json_object_set_new(body, "inflight", json_integer((json_int_t)atomic_load(&s->inflight)));
+    return reply(rq, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body, NULL);
+}
+
+struct seed_args {
+    json_t *seeds;    /* array of instance descriptors, in request order */
+    const char *split_name;
+    const char *bad;  /* the first seed that does not parse */
+    size_t count;
+};
+
+static void add_seed_value(struct seed_args *a, const char *v, size_t n)
+{
+    if (a->bad)
+        return;
+    json_t *str = json_stringn(v, n);
+    int64_t seed;
+    if (!str || rollout_parse_seed(str, &seed) != 0) {
+        a->bad = v;
+    } else {
+        json_array_append_new(a->seeds, json_integer((json_int_t)seed));
+    }
+    json_decref(str);
+}
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    struct seed_args *a = cls;
+    if (!key)
+        return MHD_YES;
+    if (strcmp(key, "split") == 0) {
+        a->split_name = value ? value : "";
+    } else if (strcmp(key, "seed") == 0 || strcmp(key, "seeds") == 0) {
+        const char *v = value ? value : "";
+        /* "seeds=1,2,3" is a list too */
+        for (const char *p = v;;) {
+            size_t n = strcspn(p, ",");
+            add_seed_value(a, p, n);
+            if (!p[n])
+                break;
+            p += n + 1;
+        }
+        a->count++;
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result handle_task_info(struct request *rq)
+{
+    server *s = rq->srv;
+    struct seed_args a = {.seeds = json_array()};
+    MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, collect_arg, &a);
+    int split = s->cfg->default_split;
+    if (a.split_name && (split = dataset_split_id(a.split_name)) < 0) {
+        json_decref(a.seeds);
+        verr e = {0};
+        verr_set(&e, "unknown split: valid splits are \"train\", \"test\"", "[s,s]", "query",
+                 "split");
+        return reply(rq, MHD_HTTP_UNPROCESSABLE_CONTENT, verr_body(&e), NULL);
+    }
+    if (a.bad) {
+        json_decref(a.seeds);
+        verr e = {0};
+        verr_set(&e, "seed must be a decimal integer within int64", "[s,s]", "query", "seed");
+        return reply(rq, MHD_HTTP_UNPROCESSABLE_CONTENT, verr_body(&e), NULL);
+    }
+    size_t n = json_array_size(a.seeds);
+    json_t *body;
+    if (n == 0) {
+        body = taskinfo_taskset(s->ds, split);
+    } else {
+        body = json_array();
+        size_t size = dataset_size(s->ds, split);
+        for (size_t i = 0; i < n; i++) {
+            int64_t seed = (int64_t)json_integer_value(json_array_get(a.seeds, i));
+            json_array_append_new(body, taskinfo_instance(s->ds, split, dataset_seed_row(seed, size)));
+        }
+        if (n == 1) {
+            json_t *one = json_incref(json_array_get(body, 0));
+            json_decref(body);
+            body = one;
+        }
+    }
+    json_decref(a.seeds);
+    return reply(rq, MHD_HTTP_OK, body, NULL);
+}
+
+/* ---- rollouts ----------------------------------------------------------- */
+
+static void on_upcall_done(upcall *call)
+{
+    struct request *rq = call->arg;
+    MHD_resume_connection(rq->conn);
+}
+
+static struct curl_slist *upstream_headers(const server *s, const rollout *ro, const char *key)
+{
+    struct curl_slist *h = NULL;
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "Accept: application/json");
+    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
+    char *host = llmurl_host(ro->call_url);
+    const char *bearer = NULL;
+    switch (llmurl_provider(host)) {
+    case PROVIDER_OPENAI:
+        bearer = s->cfg->openai_key;
+        break;
+    case PROVIDER_GROQ:
+        bearer = s->cfg->groq_key;
+        break;
+    case PROVIDER_THIRD_PARTY:
+        bearer = s->cfg->llm_api_key;
+        break;
+    case PROVIDER_OTHER:
+        /* Interceptors and local servers identify the caller by its key. */
+        if (key) {
+            char *line = xasprintf("X-API-Key: %s", key);
+            h = curl_slist_append(h, line);
+            memset(line, 0, strlen(line));
+            free(line);
+        }
+        bearer = s->cfg->llm_api_key;
+        break;
+    }
+    if (bearer && *bearer) {
+        char *line = xasprintf("Authorization: Bearer %s", bearer);
+        h = curl_slist_append(h, line);
+        memset(line, 0, strlen(line));
+        free(line);
+    }
+    free(host);
+    return h;
+}
+
+static enum MHD_Result start_rollout(struct request *rq)
+{
+    server *s = rq->srv;
+    if (rq->too_large)
+        return reply_too_large(rq);
+    json_error_t jerr;
+    json_t *body = json_loadb(rq->body.data ? rq->body.data : "", rq->body.len,
+                              JSON_REJECT_DUPLICATES, &jerr);
+    if (!body)
+        return reply(rq, MHD_HTTP_BAD_REQUEST,
+                     detail("invalid JSON body: %s (line %d, column %d, byte %d)", jerr.text,
+                            jerr.line, jerr.column, jerr.position),
+                     NULL);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return reply(rq, MHD_HTTP_BAD_REQUEST, detail("the JSON body must be an object"), NULL);
+    }
+    verr e = {0};
+    int rc = rollout_prepare(body, s->ds, &s->defaults, &rq->ro, &e);
+    json_decref(body);
+    if (rc != 0)
+        return reply(rq, MHD_HTTP_UNPROCESSABLE_CONTENT, verr_body(&e), NULL);
+    if (atomic_load(&s->stopping))
+        return reply(rq, MHD_HTTP_SERVICE_UNAVAILABLE, detail("the server is shutting down"),
+                     MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_BUSY, NULL);
+    if (atomic_fetch_add(&s->inflight, 1) >= s->cfg->max_inflight) {
+        atomic_fetch_sub(&s->inflight, 1);
+        return reply(rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+                     detail("too many rollouts in flight (limit %u, --max-inflight); retry later",
+                            s->cfg->max_inflight),
+                     MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_BUSY, NULL);
+    }
+    rq->counted = 1;
+    rq->headers = upstream_headers(s, &rq->ro, rq->key);
+    rq->call.url = rq->ro.call_url;
+    rq->call.body = rq->ro.upstream_body;
+    rq->call.body_len = rq->ro.upstream_body_len;
+    rq->call.headers = rq->headers;
+    rq->call.deadline = now_ms() + (int64_t)(rq->ro.max_time_s * 1000.0);
+    rq->call.done = on_upcall_done;
+    rq->call.arg = rq;
+    rq->state = ST_PARKED;
+    /* Suspend first: the call may finish (and resume) before we return. */
+    MHD_suspend_connection(rq->conn);
+    upstream_submit(s->up, &rq->call);
+    return MHD_YES;
+}
+
+/* The upstream's error message, from {"error":{"message"}} or the raw body. */
+static void upstream_message(const upcall *c, char *out, size_t n)
+{
+    out[0] = '\0';
+    json_t *j = json_loadb(c->reply.data ? c->reply.data : "", c->reply.len, 0, NULL);
+    json_t *err = json_object_get(j, "error");
+    const char *m = json_string_value(json_object_get(err, "message"));
+    if (!m)
+        m = json_string_value(err);
+    if (!m)
+        m = json_string_value(json_object_get(j, "detail"));
+    if (m) {
+        snprintf(out, n, ": %s", m);
+    } else if (c->reply.len) {
+        snprintf(out, n, ": %.*s", (int)(c->reply.len < 200 ? c->reply.len : 200), c->reply.data);
+    }
+    json_decref(j);
+}
+
+static enum MHD_Result finish_rollout(struct request *rq)
+{
+    upcall *c = &rq->call;
+    rollout *ro = &rq->ro;
+    char msg[400];
+    switch (c->result) {
+    case UPCALL_DEADLINE:
+        log_warn("rollout %s: deadline of %.1f s passed after %d LLM attempts", ro->run_id,
+                 ro->max_time_s, c->attempts);
+        return reply(rq, MHD_HTTP_GATEWAY_TIMEOUT,
+                     detail("the rollout's deadline of %.1f s passed while waiting for the LLM at "
+                            "%s (%d attempts)",
+                            ro->max_time_s, ro->call_url, c->attempts),
+                     NULL);
+    case UPCALL_ABORTED:
+        return reply(rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+                     detail("the server is shutting down; the LLM call was abandoned"),
+                     MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_BUSY, NULL);
+    case UPCALL_TRANSPORT:
+        log_warn("rollout %s: LLM call failed after %d attempts: %s", ro->run_id, c->attempts,
+                 c->error);
+        return reply(rq, MHD_HTTP_BAD_GATEWAY,
+                     detail("LLM call to %s failed after %d attempts: %s", ro->call_url,
+                            c->attempts, c->error),
+                     NULL);
+    case UPCALL_HTTP:
+        break;
+    }
+    if (c->status < 200 || c->status >= 300) {
+        upstream_message(c, msg, sizeof msg);
+        log_warn("rollout %s: LLM returned HTTP %ld after %d attempts", ro->run_id, c->status,
+                 c->attempts);
+        return reply(rq, MHD_HTTP_BAD_GATEWAY,
+                     detail("LLM at %s returned HTTP %ld after %d attempts%s", ro->call_url,
+                            c->status, c->attempts, msg),
+                     NULL);
+    }
+    llm_reply r;
+    if (reply_parse(c->reply.data ? c->reply.data : "", c->reply.len, ro->mode, &r, msg,
+                    sizeof msg) != 0) {
+        log_warn("rollout %s: %s", ro->run_id, msg);
+        return reply(rq, MHD_HTTP_BAD_GATEWAY,
+                     detail("LLM at %s returned HTTP %ld but %s", ro->call_url, c->status, msg),
+                     NULL);
+    }
+    rollout_stats st = {.attempts = c->attempts, .llm_ms = c->finished - c->started};
+    json_t *body = rollout_response(ro, rq->srv->ds, &r, &st);
+    reply_free(&r);
+    return reply(rq, MHD_HTTP_OK, body, NULL);
+}
+
+/* ---- MHD callbacks ------------------------------------------------------ */
+
+struct auth_scan {
+    const auth *auth;
+    const char *key;
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *name,
+                                   const char *value)
+{
+    (void)kind;
+    struct auth_scan *a = cls;
+    const char *k = auth_check_header(a->auth, name, value);
+    if (k && !a->key)
+        a->key = k;
+    return MHD_YES;
+}
+
+static int find_route(const char *path, size_t *index)
+{
+    for (size_t i = 0; i < B77_ARRAY_LEN(routes); i++)
+        if (strcmp(path, routes[i].path) == 0) {
+            *index = i;
+            return 1;
+        }
+    return 0;
+}
+
+static int method_allowed(const char *allow, const char *method)
+{
+    size_t n = strlen(method);
+    for (const char *p = allow; *p;) {
+        size_t k = strcspn(p, ",");
+        if (k == n && memcmp(p, method, n) == 0)
+            return 1;
+        p += k;
+        p += strspn(p, ", ");
+    }
+    return 0;
+}
+
+/* Called once the request has been read in full: answers it, or parks it. */
+static enum MHD_Result dispatch(struct request *rq)
+{
+    server *s = rq->srv;
+    switch (routes[rq->route].route) {
+    case ROUTE_ROOT:
+        return reply(rq, MHD_HTTP_OK, json_pack("{s:s,s:s}", "status", "ok", "service", "banking77"),
+                     NULL);
+    case ROUTE_HEALTH:
+        return handle_health(rq, 0);
+    case ROUTE_HEALTH_ROLLOUT:
+        return handle_health(rq, 1);
+    case ROUTE_INFO:
+        return reply(rq, MHD_HTTP_OK, taskinfo_info(s->ds, s->cfg->default_split), NULL);
+    case ROUTE_TASK_INFO:
+        return handle_task_info(rq);
+    case ROUTE_DONE:
+        return reply(rq, MHD_HTTP_OK, json_pack("{s:b,s:s}", "ok", 1, "service", "banking77"), NULL);
+    case ROUTE_ROLLOUT:
+        if (strcmp(rq->method, "OPTIONS") == 0)
+            return reply(rq, MHD_HTTP_NO_CONTENT, NULL, MHD_HTTP_HEADER_ALLOW, "POST, OPTIONS", NULL);
+        return start_rollout(rq);
+    case ROUTE_NONE:
+        break;
+    }
+    return reply(rq, MHD_HTTP_NOT_FOUND, json_pack("{s:s}", "detail", "Not Found"), NULL);
+}
+
+/* Headers are in: refuse what can be refused before reading a body. The
+ * answer itself waits for the end of the request, so that MHD can keep the
+ * connection alive. */
+static enum MHD_Result on_first_call(struct request *rq)
+{
+    server *s = rq->srv;
+    size_t ri;
+    if (!find_route(rq->path, &ri))
+        return reply(rq, MHD_HTTP_NOT_FOUND, json_pack("{s:s}", "detail", "Not Found"), NULL);
+    if (!method_allowed(routes[ri].allow, rq->method))
+        return reply(rq, MHD_HTTP_METHOD_NOT_ALLOWED,
+                     detail("method %s not allowed on %s (allowed: %s)", rq->method, rq->path,
+                            routes[ri].allow),
+                     MHD_HTTP_HEADER_ALLOW, routes[ri].allow, NULL);
+    struct auth_scan scan = {.auth = s->auth};
+    MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, scan_header, &scan);
+    rq->key = scan.key;
+    if (!routes[ri].open) {
+        if (!auth_configured(s->auth))
+            return reply_no_key(rq);
+        if (!rq->key)
+            return reply_unauthorized(rq);
+    }
+    rq->route = ri;
+    if (routes[ri].route == ROUTE_ROLLOUT) {
+        const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->cfg->max_body)
+            return reply_too_large(rq);
+    }
+    rq->state = ST_BODY;
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    server *s = cls;
+    struct request *rq = *con_cls;
+    if (!rq) {
+        rq = xcalloc(1, sizeof *rq);
+        rq->srv = s;
+        rq->conn = conn;
+        rq->start = now_ms();
+        snprintf(rq->method, sizeof rq->method, "%s", method);
+        rq->path = xstrdup(url);
+        *con_cls = rq;
+        return on_first_call(rq);
+    }
+    switch (rq->state) {
+    case ST_BODY:
+        if (*upload_data_size) {
+            /* Only rollouts read their body; other routes discard theirs. */
+            if (routes[rq->route].route == ROUTE_ROLLOUT) {
+                if (!rq->too_large && rq->body.len + *upload_data_size <= s->cfg->max_body)
+                    buf_append(&rq->body, upload_data, *upload_data_size);
+                else
+                    rq->too_large = 1; /* keep draining; answer once the body ends */
+            }
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return dispatch(rq);
+    case ST_PARKED:
+        return finish_rollout(rq);
+    case ST_NEW:
+    case ST_ANSWERED:
+        break;
+    }
+    /* The body of a request already answered: discard it. */
+    *upload_data_size = 0;
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    server *s = cls;
+    struct request *rq = *con_cls;
+    if (!rq)
+        return;
+    *con_cls = NULL;
+    int64_t ms = now_ms() - rq->start;
+    const char *run_id = rq->ro.run_id ? rq->ro.run_id : "-";
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        log_info("%s %s %d %lldms run_id=%s", rq->method, rq->path, rq->status, (long long)ms,
+                 run_id);
+    else
+        log_info("%s %s %d %lldms run_id=%s (connection ended early: code %d)", rq->method,
+                 rq->path, rq->status, (long long)ms, run_id, (int)toe);
+    if (rq->counted)
+        atomic_fetch_sub(&s->inflight, 1);
+    curl_slist_free_all(rq->headers);
+    upcall_reset(&rq->call);
+    rollout_free(&rq->ro);
+    buf_free(&rq->body);
+    free(rq->path);
+    free(rq);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_debug("libmicrohttpd: %s", msg);
+}
+
+/* ---- start and stop ----------------------------------------------------- */
+
+server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
+{
+    server *s = xcalloc(1, sizeof *s);
+    s->cfg = cfg;
+    s->ds = ds;
+    s->auth = a;
+    s->defaults = (rollout_defaults){
+        .llm_url = cfg->llm_url,
+        .model = cfg->model,
+        .default_split = cfg->default_split,
+        .short_user = cfg->short_user,
+        .tool_choice_function = cfg->tool_choice_function,
+        .max_time_cap_s = cfg->max_time_s,
+    };
+    upstream_opts uo = {
+        .max_connections = cfg->max_inflight,
+        .connect_timeout_ms = cfg->connect_timeout_ms,
+        .call_timeout_ms = cfg->call_timeout_ms,
+        .max_retries = cfg->max_retries,
+        .max_reply = cfg->max_reply,
+    };
+    s->up = upstream_new(&uo);
+    if (!s->up) {
+        free(s);
+        return NULL;
+    }
+
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", cfg->port);
+    int gai = getaddrinfo(cfg->host, port, &hints, &ai);
+    if (gai != 0) {
+        log_error("cannot resolve --host %s: %s", cfg->host, gai_strerror(gai));
+        upstream_free(s->up);
+        free(s);
+        return NULL;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        NULL, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!s->daemon) {
+        log_error("cannot listen on %s:%d (is the port in use? try --port 0 for a free one)",
+                  cfg->host, cfg->port);
+        upstream_free(s->up);
+        free(s);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? (int)info->port : cfg->port;
+    return s;
+}
+
+int server_port(const server *s)
+{
+    return s->port;
+}
+
+static int wait_idle(server *s, int64_t until)
+{
+    while (atomic_load(&s->inflight) > 0 && now_ms() < until)
+        usleep(10 * 1000);
+    return atomic_load(&s->inflight) == 0;
+}
+
+void server_stop(server *s, int grace_s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stopping, 1);
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    unsigned left = atomic_load(&s->inflight);
+    if (left)
+        log_info("shutting down: waiting up to %d s for %u rollouts in flight", grace_s, left);
+    if (!wait_idle(s, now_ms() + (int64_t)grace_s * 1000)) {
+        log_warn("shutting down: %u rollouts still in flight after %d s; abandoning them",
+                 atomic_load(&s->inflight), grace_s);
+        upstream_abort_all(s->up);
+        /* Their 503s still have to be written out. */
+        wait_idle(s, now_ms() + 2000);
+    }
+    upstream_free(s->up);
+    MHD_stop_daemon(s->daemon);
+    free(s);
+}
