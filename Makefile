@@ -23,7 +23,7 @@ SERVER_NOMAIN = $(filter-out server/main.c,$(SERVER_SRC))
 BANKING77_SOURCE ?= $(wildcard ../shared/banking77)
 export BANKING77_SOURCE
 
-.PHONY: all run test test-unit test-integration test-asan deps dataset clean help format
+.PHONY: all run test test-all deps dataset clean help format
 .DEFAULT_GOAL := all
 
 all: bin/task-app bin/mock-llm
@@ -86,7 +86,8 @@ build/tsan/bin/task-app: $(call objs,tsan,$(SERVER_SRC) $(LIB_SRC))
 
 # --- run and test ---------------------------------------------------------
 
-run: deps dataset bin/task-app
+run: deps dataset
+	@$(MAKE) --no-print-directory bin/task-app
 	@scripts/run-server.sh
 
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \

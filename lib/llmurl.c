@@ -188,3 +188,32 @@ char *llmurl_correlation_id(const char *url)
     parts_free(&p);
     return found;
 }
+
+size_t llmurl_auth_headers(const char *url, const llm_keys *keys, const char *env_key,
+                           char *out[2])
+{
+    char *host = llmurl_host(url);
+    const char *bearer = NULL;
+    size_t n = 0;
+    switch (llmurl_provider(host)) {
+    case PROVIDER_OPENAI:
+        bearer = keys->openai;
+        break;
+    case PROVIDER_GROQ:
+        bearer = keys->groq;
+        break;
+    case PROVIDER_THIRD_PARTY:
+        bearer = keys->operator_key;
+        break;
+    case PROVIDER_OTHER:
+        /* Interceptors and local servers identify the caller by its key. */
+        if (env_key && *env_key)
+            out[n++] = xasprintf("X-API-Key: %s", env_key);
+        bearer = keys->operator_key;
+        break;
+    }
+    if (bearer && *bearer)
+        out[n++] = xasprintf("Authorization: Bearer %s", bearer);
+    free(host);
+    return n;
+}

@@ -169,13 +169,14 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
         const json_t *v = json_object_get(cfg, tok_keys[i]);
         if (!v || json_is_null(v))
             continue;
-        if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+        double d = json_number_value(v);
+        if (!json_is_number(v) || d < 1 || d > 1e9 || floor(d) != d) {
             verr_set(e, "the max-tokens setting must be a positive integer", "[s,s,s,s]", "body",
                      "policy", "config", tok_keys[i]);
             json_decref(req);
             return -1;
         }
-        json_object_set(req, tok_keys[i], (json_t *)v);
+        json_object_set_new(req, tok_keys[i], json_integer((json_int_t)d));
         break;
     }
     r->upstream_body = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(15));

@@ -58,6 +58,13 @@ static struct {
     unsigned threads;
 } opt = {"127.0.0.1", 0, 0, {F_NONE, -1, 0}, 1.0, 2};
 
+/* What GET /mock/stats reports: how many completions were asked for, and
+ * the credential headers of the last one (so tests can check what a client
+ * sends; this is a mock, it holds no real secret). */
+static atomic_long completions;
+static pthread_mutex_t last_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_x_api_key[256], last_authorization[256];
+
 static pthread_mutex_t attempts_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     uint64_t h;
@@ -427,12 +434,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (strcmp(url, "/v1/models") == 0)
         return simple(conn, 200,
                       "{\"object\":\"list\",\"data\":[{\"id\":\"mock\",\"object\":\"model\"}]}");
+    if (strcmp(url, "/mock/stats") == 0) {
+        pthread_mutex_lock(&last_lock);
+        json_t *j = json_pack("{s:I,s:s,s:s}", "completions", (json_int_t)atomic_load(&completions),
+                              "last_x_api_key", last_x_api_key, "last_authorization",
+                              last_authorization);
+        pthread_mutex_unlock(&last_lock);
+        r->status = 200;
+        r->resp = json_dumps(j, JSON_COMPACT);
+        r->retry_after = -1;
+        json_decref(j);
+        return send_prepared(r);
+    }
     if (!str_ends_with(url, "/chat/completions"))
         return simple(conn, 404, "{\"error\":{\"message\":\"not found\",\"type\":\"not_found\"}}");
     if (strcmp(method, "POST") != 0)
         return simple(conn, 405, "{\"error\":{\"message\":\"use POST\",\"type\":\"invalid_request_error\"}}");
     if (r->too_large)
         return simple(conn, 413, "{\"error\":{\"message\":\"body too large\",\"type\":\"invalid_request_error\"}}");
+    atomic_fetch_add(&completions, 1);
+    const char *xk = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-API-Key");
+    const char *au = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    pthread_mutex_lock(&last_lock);
+    snprintf(last_x_api_key, sizeof last_x_api_key, "%s", xk ? xk : "");
+    snprintf(last_authorization, sizeof last_authorization, "%s", au ? au : "");
+    pthread_mutex_unlock(&last_lock);
     long latency = opt.latency_ms;
     const char *hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Mock-Fault");
     answer(r, r->body.data ? r->body.data : "", r->body.len, hdr, &latency);

@@ -38,6 +38,7 @@ struct server {
     struct MHD_Daemon *daemon;
     upstream *up;
     rollout_defaults defaults;
+    llm_keys keys;
     int port;
     atomic_uint inflight; /* admitted rollouts not yet answered */
     atomic_int stopping;
@@ -281,36 +282,13 @@ static struct curl_slist *upstream_headers(const server *s, const rollout *ro, c
     h = curl_slist_append(h, "Content-Type: application/json");
     h = curl_slist_append(h, "Accept: application/json");
     h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
-    char *host = llmurl_host(ro->call_url);
-    const char *bearer = NULL;
-    switch (llmurl_provider(host)) {
-    case PROVIDER_OPENAI:
-        bearer = s->cfg->openai_key;
-        break;
-    case PROVIDER_GROQ:
-        bearer = s->cfg->groq_key;
-        break;
-    case PROVIDER_THIRD_PARTY:
-        bearer = s->cfg->llm_api_key;
-        break;
-    case PROVIDER_OTHER:
-        /* Interceptors and local servers identify the caller by its key. */
-        if (key) {
-            char *line = xasprintf("X-API-Key: %s", key);
-            h = curl_slist_append(h, line);
-            memset(line, 0, strlen(line));
-            free(line);
-        }
-        bearer = s->cfg->llm_api_key;
-        break;
+    char *lines[2];
+    size_t n = llmurl_auth_headers(ro->call_url, &s->keys, key, lines);
+    for (size_t i = 0; i < n; i++) {
+        h = curl_slist_append(h, lines[i]);
+        memset(lines[i], 0, strlen(lines[i]));
+        free(lines[i]);
     }
-    if (bearer && *bearer) {
-        char *line = xasprintf("Authorization: Bearer %s", bearer);
-        h = curl_slist_append(h, line);
-        memset(line, 0, strlen(line));
-        free(line);
-    }
-    free(host);
     return h;
 }
 
@@ -320,8 +298,13 @@ static enum MHD_Result start_rollout(struct request *rq)
     if (rq->too_large)
         return reply_too_large(rq);
     json_error_t jerr;
-    json_t *body = json_loadb(rq->body.data ? rq->body.data : "", rq->body.len,
-                              JSON_REJECT_DUPLICATES, &jerr);
+    const char *text = rq->body.data ? rq->body.data : "";
+    json_t *body = json_loadb(text, rq->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!body && json_error_code(&jerr) == json_error_numeric_overflow)
+        /* An integer beyond int64 (a seed, say): read integers as reals so the
+         * field's own check can answer 422 naming it. */
+        body = json_loadb(text, rq->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL,
+                          &jerr);
     if (!body)
         return reply(rq, MHD_HTTP_BAD_REQUEST,
                      detail("invalid JSON body: %s (line %d, column %d, byte %d)", jerr.text,
@@ -632,6 +615,7 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
         .tool_choice_function = cfg->tool_choice_function,
         .max_time_cap_s = cfg->max_time_s,
     };
+    s->keys = (llm_keys){cfg->openai_key, cfg->groq_key, cfg->llm_api_key};
     upstream_opts uo = {
         .max_connections = cfg->max_inflight,
         .connect_timeout_ms = cfg->connect_timeout_ms,

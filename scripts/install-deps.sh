@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs, only those missing.
+# Uses sudo when not root. Safe to run repeatedly (it is quick when all is there).
+set -euo pipefail
+
+need=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libcsv-dev uuid-dev
+      python3 curl ca-certificates shellcheck)
+missing=()
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for p in "${need[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+# Any flavour of libcurl's development files will do.
+if ! installed libcurl4-openssl-dev && ! installed libcurl4-gnutls-dev && ! installed libcurl4-nss-dev; then
+    missing+=(libcurl4-openssl-dev)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null; then
+        echo "install-deps: need root or sudo to install: ${missing[*]}" >&2
+        exit 1
+    fi
+    sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,140 @@
+"""Process and HTTP helpers for the integration tests.
+
+Starts the real bin/task-app and bin/mock-llm on free loopback ports (port 0,
+read back from their "listening on" line) and talks to them over real sockets.
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("B77_BIN", os.path.join(ROOT, "bin"))
+MOCK_BIN = os.environ.get("B77_MOCK_BIN", BIN)
+DATA = os.environ.get("B77_DATA_DIR", os.path.join(ROOT, "dataset"))
+KEY = "test-key-9f2c41d7e8b3a6c5"  # the suite greps every log for it
+
+# Environment variables that would change the servers' defaults.
+SCRUB = ("ENVIRONMENT_API_KEY", "DEV_ENVIRONMENT_API_KEY", "ENVIRONMENT_API_KEY_ALIASES",
+         "OPENAI_API_KEY", "GROQ_API_KEY", "LLM_API_KEY", "LLM_BASE_URL", "LLM_MODEL")
+
+LOGS = []  # every log file written, for the final secret scan
+
+
+class Proc:
+    """A server process started on port 0; .url is its base URL."""
+
+    def __init__(self, argv, env=None, name="proc"):
+        self.log_path = tempfile.mktemp(prefix=f"b77-{name}-", suffix=".log")
+        LOGS.append(self.log_path)
+        self.log = open(self.log_path, "wb")
+        full_env = {k: v for k, v in os.environ.items() if k not in SCRUB}
+        full_env.update(env or {})
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
+        self.url = None
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            m = re.search(r"listening on http://([^\s]+)", self.read_log())
+            if m:
+                self.url = "http://" + m.group(1)
+                host, port = m.group(1).rsplit(":", 1)
+                self.host, self.port = host, int(port)
+                return
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"{argv[0]} did not start:\n{self.read_log()}")
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def threads(self):
+        with open(f"/proc/{self.p.pid}/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+        return -1
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Stops the process; returns its exit code."""
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+        return self.p.returncode
+
+    def sanitizer_reports(self):
+        text = self.read_log()
+        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                 "WARNING: ThreadSanitizer")
+        return [m for m in marks if m in text]
+
+
+def start_mock(*args):
+    return Proc([os.path.join(MOCK_BIN, "mock-llm"), "--port", "0", *args], name="mock")
+
+
+def start_app(mock=None, key=KEY, args=(), env=None):
+    argv = [os.path.join(BIN, "task-app"), "--port", "0", "--data-dir", DATA]
+    if mock:
+        argv += ["--llm-url", mock.url + "/v1", "--model", "mock"]
+    argv += list(args)
+    e = dict(env or {})
+    if key is not None:
+        e["ENVIRONMENT_API_KEY"] = key
+    return Proc(argv, env=e, name="app")
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+
+def request(proc, method, path, body=None, headers=None, key=KEY, timeout=60,
+            chunked=False):
+    """One HTTP exchange on a fresh connection. body: dict (sent as JSON),
+    bytes or None. key: sent as X-API-Key when not None."""
+    h = dict(headers or {})
+    if key is not None:
+        h.setdefault("X-API-Key", key)
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        h.setdefault("Content-Type", "application/json")
+    conn = http.client.HTTPConnection(proc.host, proc.port, timeout=timeout)
+    try:
+        if chunked:
+            conn.request(method, path, body=iter([body]), headers=h, encode_chunked=True)
+        else:
+            conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        return Response(r.status, r.getheaders(), r.read())
+    finally:
+        conn.close()
+
+
+def rollout(proc, seed=0, config=None, extra=None, **kw):
+    body = {"run_id": f"run-{seed}", "env": {"seed": seed},
+            "policy": {"config": dict(config or {})}}
+    body.update(extra or {})
+    return request(proc, "POST", "/rollout", body, **kw)

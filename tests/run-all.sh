@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs every test suite: unit tests (plain and ASan+UBSan), the integration
+# suite against the plain, the ASan+UBSan and (task app) ThreadSanitizer
+# builds, and shellcheck. Ends with one line: "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.." || exit 1
+export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1"
+export B77_DATA_DIR="${B77_DATA_DIR:-dataset}"
+
+passed=0
+failed=0
+summary=()
+
+# Runs one suite; its last line must be "...: N passed, N failed".
+suite() {
+    local name=$1
+    shift
+    echo "=== $name"
+    local out rc
+    out=$("$@" 2>&1)
+    rc=$?
+    echo "$out"
+    local line p f
+    line=$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+    p=$(printf '%s' "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/')
+    f=$(printf '%s' "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+    if [ -z "$line" ]; then
+        p=0
+        f=1
+        echo "FAIL $name: no summary line (exit $rc)"
+    elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+        echo "FAIL $name: exit code $rc"
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    summary+=("$name: $p passed, $f failed")
+}
+
+mkdir -p build/tsan-bin
+ln -sf ../tsan/bin/task-app build/tsan-bin/task-app
+
+suite "unit" build/unit-tests
+suite "unit (asan+ubsan)" build/asan/unit-tests
+suite "integration" python3 tests/integration/test_server.py
+suite "integration (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integration/test_server.py
+suite "integration (tsan task-app)" env B77_BIN=build/tsan-bin B77_MOCK_BIN=bin \
+    python3 tests/integration/test_server.py
+
+if command -v shellcheck >/dev/null; then
+    if shellcheck scripts/*.sh dataset/fetch.sh tests/run-all.sh .ci/run; then
+        passed=$((passed + 1))
+        summary+=("shellcheck: 1 passed, 0 failed")
+    else
+        failed=$((failed + 1))
+        summary+=("shellcheck: 0 passed, 1 failed")
+    fi
+fi
+
+echo
+for s in "${summary[@]}"; do echo "  $s"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

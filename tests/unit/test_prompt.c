@@ -1,0 +1,128 @@
+/* Unit tests: placeholders and message rendering. */
+#include <stdlib.h>
+
+#include "prompt.h"
+#include "test.h"
+
+static const prompt_vars V = {"where is my card?", "1. a\n2. b", "a, b"};
+
+static char *render(const char *t, char **unknown, int *mentions)
+{
+    return prompt_render(t, strlen(t), &V, unknown, mentions);
+}
+
+TEST(render_placeholders_and_braces)
+{
+    char *unknown = NULL;
+    int m = 0;
+    char *s = render("Q: {query} / {text}\n{available_intents}\n[{intents}] {{x}} {", &unknown, &m);
+    CHECK_STR(s, "Q: where is my card? / where is my card?\n1. a\n2. b\n[a, b] {x} {");
+    CHECK(m == 1);
+    free(s);
+    m = 0;
+    s = render("JSON like {\"a\": 1} stays, } too", &unknown, &m);
+    CHECK_STR(s, "JSON like {\"a\": 1} stays, } too");
+    CHECK(m == 0);
+    free(s);
+    s = render("{{query}} is literal", &unknown, &m);
+    CHECK_STR(s, "{query} is literal");
+    CHECK(m == 0);
+    free(s);
+}
+
+TEST(render_unknown_placeholder_is_named)
+{
+    char *unknown = NULL;
+    int m = 0;
+    CHECK(render("hello {name}!", &unknown, &m) == NULL);
+    CHECK_STR(unknown, "name");
+    free(unknown);
+}
+
+static const char *msg_field(json_t *msgs, size_t i, const char *k)
+{
+    return json_string_value(json_object_get(json_array_get(msgs, i), k));
+}
+
+TEST(default_messages_are_the_baseline)
+{
+    verr e = {0};
+    json_t *m = prompt_messages(NULL, &V, 0, &e);
+    CHECK(json_array_size(m) == 2);
+    CHECK_STR(msg_field(m, 0, "role"), "system");
+    CHECK_STR(msg_field(m, 0, "content"), PROMPT_DEFAULT_SYSTEM);
+    CHECK_STR(msg_field(m, 1, "content"),
+              "Customer Query: where is my card?\n\nAvailable Intents:\n1. a\n2. b\n\nClassify "
+              "this query into one of the above banking intents using the tool call.");
+    json_decref(m);
+    m = prompt_messages(NULL, &V, 1, &e);
+    CHECK_STR(msg_field(m, 1, "content"),
+              "Customer Query: where is my card?\n\nClassify this query into one of the banking "
+              "intents using the tool call.");
+    json_decref(m);
+}
+
+TEST(string_template_is_the_system_message)
+{
+    verr e = {0};
+    json_t *t = json_string("Classify. Options: {intents}");
+    json_t *m = prompt_messages(t, &V, 0, &e);
+    CHECK(json_array_size(m) == 2);
+    CHECK_STR(msg_field(m, 0, "content"), "Classify. Options: a, b");
+    CHECK_STR(msg_field(m, 1, "role"), "user");
+    json_decref(m);
+    json_decref(t);
+}
+
+TEST(sections_sorted_by_order_stably_with_demos)
+{
+    verr e = {0};
+    json_t *t = json_loads("{\"sections\":["
+                           "{\"role\":\"user\",\"content\":\"Q: {query}\",\"order\":5},"
+                           "{\"role\":\"system\",\"pattern\":\"sys\",\"order\":0},"
+                           "{\"role\":\"user\",\"content\":\"demo q\",\"order\":1},"
+                           "{\"role\":\"assistant\",\"content\":\"demo a\",\"order\":1}]}",
+                           0, NULL);
+    json_t *m = prompt_messages(t, &V, 0, &e);
+    CHECK(json_array_size(m) == 4); /* {query} present: no default user appended */
+    CHECK_STR(msg_field(m, 0, "content"), "sys");
+    CHECK_STR(msg_field(m, 1, "content"), "demo q");
+    CHECK_STR(msg_field(m, 2, "content"), "demo a");
+    CHECK_STR(msg_field(m, 3, "content"), "Q: where is my card?");
+    json_decref(m);
+    json_decref(t);
+    t = json_loads("{\"prompt_sections\":[{\"role\":\"system\",\"content\":\"only sys\"}]}", 0, NULL);
+    m = prompt_messages(t, &V, 0, &e);
+    CHECK(json_array_size(m) == 2);
+    CHECK_STR(msg_field(m, 1, "role"), "user");
+    json_decref(m);
+    json_decref(t);
+}
+
+TEST(bad_templates_give_422_locations)
+{
+    verr e = {0};
+    json_t *t = json_loads("{\"sections\":[{\"role\":\"robot\",\"content\":\"x\"}]}", 0, NULL);
+    CHECK(prompt_messages(t, &V, 0, &e) == NULL);
+    char *loc = json_dumps(e.loc, JSON_COMPACT);
+    CHECK_STR(loc, "[\"body\",\"policy\",\"config\",\"prompt_template\",\"sections\",0,\"role\"]");
+    free(loc);
+    verr_clear(&e);
+    json_decref(t);
+    t = json_loads("{\"sections\":[{\"role\":\"user\",\"content\":\"{oops}\"}]}", 0, NULL);
+    CHECK(prompt_messages(t, &V, 0, &e) == NULL);
+    CHECK(strstr(e.msg, "{oops}") != NULL);
+    verr_clear(&e);
+    json_decref(t);
+    t = json_integer(3);
+    CHECK(prompt_messages(t, &V, 0, &e) == NULL);
+    json_t *body = verr_body(&e);
+    CHECK(json_is_string(json_object_get(body, "detail")));
+    CHECK(json_array_size(json_object_get(body, "errors")) == 1);
+    json_decref(body);
+    json_decref(t);
+    t = json_loads("{\"sections\":\"nope\"}", 0, NULL);
+    CHECK(prompt_messages(t, &V, 0, &e) == NULL);
+    verr_clear(&e);
+    json_decref(t);
+}
