@@ -114,7 +114,10 @@ static void start_attempt(upstream *u, upcall *c)
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* Waiting for a connection to multiplex on only pays with HTTP/2 (TLS):
+     * on plain HTTP/1.1 it would hold every new call until the first
+     * connection's reply has come back. */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncmp(c->url, "https:", 6) == 0 ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "banking77-task-app/1.0");
     if (curl_multi_add_handle(u->multi, e) != CURLM_OK) {
         snprintf(c->error, sizeof c->error, "cannot add the call to the libcurl multi handle");
