@@ -22,6 +22,7 @@ KEY = "test-key-9f2c41d7e8b3a6c5"  # the suite greps every log for it
 SCRUB = ("ENVIRONMENT_API_KEY", "DEV_ENVIRONMENT_API_KEY", "ENVIRONMENT_API_KEY_ALIASES",
          "OPENAI_API_KEY", "GROQ_API_KEY", "LLM_API_KEY", "LLM_BASE_URL", "LLM_MODEL")
 
+LOG_DIR = tempfile.mkdtemp(prefix="b77-test-")
 LOGS = []  # every log file written, for the final secret scan
 
 
@@ -29,7 +30,7 @@ class Proc:
     """A server process started on port 0; .url is its base URL."""
 
     def __init__(self, argv, env=None, name="proc"):
-        self.log_path = tempfile.mktemp(prefix=f"b77-{name}-", suffix=".log")
+        self.log_path = os.path.join(LOG_DIR, f"{name}-{len(LOGS)}.log")
         LOGS.append(self.log_path)
         self.log = open(self.log_path, "wb")
         full_env = {k: v for k, v in os.environ.items() if k not in SCRUB}

@@ -6,6 +6,7 @@ Prints one line per failure and "integration: N passed, N failed" last.
 import concurrent.futures as cf
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -14,7 +15,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KEY, LOGS, request, rollout, start_app, start_mock  # noqa: E402
+from harness import KEY, LOG_DIR, LOGS, request, rollout, start_app, start_mock  # noqa: E402
 
 TESTS = []
 
@@ -576,6 +577,10 @@ def main():
         if KEY in text:
             failed += 1
             print(f"FAIL the environment key appears in {path}")
+    if failed:
+        print(f"server logs kept in {LOG_DIR}")
+    else:
+        shutil.rmtree(LOG_DIR, ignore_errors=True)
     print(f"integration: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
