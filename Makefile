@@ -13,6 +13,7 @@ SAN_TSAN := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 LIB_SRC    := $(wildcard lib/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 MOCK_SRC   := $(wildcard mock/*.c)
+TOOLS_SRC  := $(wildcard tools/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 HEADERS    := $(wildcard include/*.h server/*.h mock/*.h tests/unit/*.h)
 
@@ -26,7 +27,7 @@ export BANKING77_SOURCE
 .PHONY: all run test test-all deps dataset clean help format
 .DEFAULT_GOAL := all
 
-all: bin/task-app bin/mock-llm
+all: bin/task-app bin/mock-llm bin/toml-decode
 
 help:
 	@echo "make            build bin/task-app and bin/mock-llm"
@@ -66,6 +67,14 @@ bin/mock-llm: $(call objs,rel,$(MOCK_SRC) $(LIB_SRC))
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+bin/toml-decode: $(call objs,rel,tools/toml_decode.c $(LIB_SRC))
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/asan/bin/toml-decode: $(call objs,asan,tools/toml_decode.c $(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
+
 build/unit-tests: $(call objs,rel,$(UNIT_SRC) $(LIB_SRC) $(SERVER_NOMAIN))
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -97,11 +106,12 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 test: deps dataset
 	@$(MAKE) --no-print-directory test-all
 
-test-all: all build/unit-tests build/asan/unit-tests build/asan/bin/task-app build/asan/bin/mock-llm build/tsan/bin/task-app
+test-all: all build/unit-tests build/asan/unit-tests build/asan/bin/task-app build/asan/bin/mock-llm \
+		build/asan/bin/toml-decode build/tsan/bin/task-app
 	@tests/run-all.sh
 
 clean:
 	rm -rf build bin
 
 format:
-	clang-format -i $(LIB_SRC) $(SERVER_SRC) $(MOCK_SRC) $(UNIT_SRC) $(HEADERS)
+	clang-format -i $(LIB_SRC) $(SERVER_SRC) $(MOCK_SRC) $(TOOLS_SRC) $(UNIT_SRC) $(HEADERS)

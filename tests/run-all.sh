@@ -49,6 +49,10 @@ suite "integration (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integr
 suite "integration (tsan task-app)" env B77_BIN=build/tsan-bin B77_MOCK_BIN=bin \
     python3 tests/integration/test_server.py
 
+toml_suite=${TOML_TEST_DIR:-../shared/toml-test}
+suite "toml-test" python3 tests/toml_suite.py "$toml_suite" bin/toml-decode
+suite "toml-test (asan+ubsan)" python3 tests/toml_suite.py "$toml_suite" build/asan/bin/toml-decode
+
 if command -v shellcheck >/dev/null; then
     if shellcheck scripts/*.sh dataset/fetch.sh tests/run-all.sh .ci/run; then
         passed=$((passed + 1))
