@@ -1,6 +1,7 @@
 /* classify.c: see classify.h. */
 #include "classify.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +11,12 @@
 
 #define W_NAME 1.0   /* query words in the intent's name */
 #define W_DEMO 2.0   /* cosine similarity to a demonstration of the intent */
-#define W_INSTR 0.25 /* instruction words in the intent's name */
+#define W_HINT 2.0  /* query words named by an instruction hint for the intent */
+#define W_VAGUE 0.8 /* score noise when the instruction does not state the task */
 #define DEMO_FLOOR 0.25 /* demonstrations less similar than this say nothing */
 #define MAX_TOKENS 128
+#define HINT_OPEN "If the customer mentions "
+#define HINT_CHOOSE ", choose "
 
 typedef struct tokset {
     uint64_t h[MAX_TOKENS];
@@ -199,7 +203,6 @@ static void classify(const json_t *messages, mock_answer *out)
 {
     struct candidates c = {0};
     size_t nmsg = json_array_size(messages);
-    buf instruction = {0};
     size_t last_user = (size_t)-1;
     for (size_t i = 0; i < nmsg; i++) {
         const json_t *m = json_array_get(messages, i);
@@ -207,26 +210,20 @@ static void classify(const json_t *messages, mock_answer *out)
         scan_intent_list(&c, content_of(m));
         if (role && strcmp(role, "user") == 0)
             last_user = i;
-        if (role && strcmp(role, "system") == 0) {
-            const char *s = content_of(m);
-            const char *list = strstr(s, "Available Intents");
-            buf_append(&instruction, s, list ? (size_t)(list - s) : strlen(s));
-            buf_putc(&instruction, '\n');
-        }
     }
     if (c.n == 0)
         for (size_t k = 0; k < B77_ARRAY_LEN(banking77_labels); k++)
             add_candidate(&c, banking77_labels[k], strlen(banking77_labels[k]));
 
-    tokset query = {0}, instr = {0}, demo;
+    tokset query = {0}, demo;
+    uint64_t query_hash = 0;
     if (last_user != (size_t)-1) {
         const char *q;
         size_t qn;
         extract_query(content_of(json_array_get(messages, last_user)), &q, &qn);
         tokenize(q, qn, &query);
+        query_hash = fnv1a64(q, qn, 1);
     }
-    tokenize(instruction.data ? instruction.data : "", instruction.len, &instr);
-    buf_free(&instruction);
 
     /* Demonstrations: a user message followed by an assistant answer, before
      * the final query. Their labels join the candidates. */
@@ -256,27 +253,144 @@ static void classify(const json_t *messages, mock_answer *out)
         ndemos++;
         free(label);
     }
-    double *best_demo = xcalloc(c.n ? c.n : 1, sizeof(double));
+    /* Hints in the instruction: "If the customer mentions a, b or c, choose
+     * label." (what the meta-prompt answers below produce). */
+    struct hint {
+        int k;
+        double score;
+    } *hints = NULL;
+    size_t nhints = 0;
+    for (size_t i = 0; i < nmsg; i++) {
+        const json_t *m = json_array_get(messages, i);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (!role || strcmp(role, "system") != 0)
+            continue;
+        const char *p = content_of(m);
+        while ((p = strstr(p, HINT_OPEN))) {
+            p += strlen(HINT_OPEN);
+            const char *choose = strstr(p, HINT_CHOOSE);
+            if (!choose)
+                break;
+            const char *lab = choose + strlen(HINT_CHOOSE);
+            size_t ln = strcspn(lab, " \n");
+            while (ln && lab[ln - 1] == '.')
+                ln--;
+            if (ln == 0 || ln > 100) {
+                p = lab;
+                continue;
+            }
+            tokset words;
+            tokenize(p, (size_t)(choose - p), &words);
+            hints = xrealloc(hints, (nhints + 1) * sizeof *hints);
+            hints[nhints].k = add_candidate(&c, lab, ln);
+            /* scored like a demonstration: similarity above a floor */
+            double sim = cosine(&query, &words) - DEMO_FLOOR;
+            hints[nhints].score = sim > 0 ? W_HINT * sim : 0;
+            nhints++;
+            p = lab + ln;
+        }
+    }
+    /* A vague instruction makes the model erratic: noise on every score,
+     * shrinking as the instruction names the task's terms. */
+    static const char *const terms[][3] = {
+        {"intent", NULL, NULL}, {"classif", NULL, NULL}, {"label", NULL, NULL},
+        {"exactly", "single", "one "},
+    };
+    buf sys = {0};
+    for (size_t i = 0; i < nmsg; i++) {
+        const json_t *m = json_array_get(messages, i);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (role && strcmp(role, "system") == 0)
+            buf_puts(&sys, content_of(m));
+    }
+    for (size_t i = 0; i < sys.len; i++)
+        sys.data[i] = (char)tolower((unsigned char)sys.data[i]);
+    size_t named = 0;
+    for (size_t t = 0; t < B77_ARRAY_LEN(terms); t++)
+        for (size_t a = 0; a < 3 && terms[t][a]; a++)
+            if (sys.data && strstr(sys.data, terms[t][a])) {
+                named++;
+                break;
+            }
+    double vague = W_VAGUE * (1.0 - (double)named / (double)B77_ARRAY_LEN(terms));
+    uint64_t noise_seed = fnv1a64(sys.data ? sys.data : "", sys.len, 0);
+    buf_free(&sys);
+
+    /* Per intent: the best demonstration's similarity plus every hint. */
+    double *extra = xcalloc(c.n ? c.n : 1, sizeof(double));
     for (size_t d = 0; d < ndemos; d++)
-        if (demos[d].sim > best_demo[demos[d].k])
-            best_demo[demos[d].k] = demos[d].sim;
+        if (demos[d].sim > extra[demos[d].k])
+            extra[demos[d].k] = demos[d].sim;
+    for (size_t h = 0; h < nhints; h++)
+        extra[hints[h].k] += hints[h].score;
+    free(hints);
     free(demos);
     size_t best = 0;
     for (size_t k = 0; k < c.n; k++) {
         double norm = c.tok[k].n ? sqrt((double)c.tok[k].n) : 1.0;
-        c.score[k] = W_NAME * (double)overlap(&query, &c.tok[k]) / norm +
-                     W_INSTR * (double)overlap(&instr, &c.tok[k]) / norm + best_demo[k];
+        c.score[k] = W_NAME * (double)overlap(&query, &c.tok[k]) / norm + extra[k];
+        if (vague > 0) {
+            uint64_t h = noise_seed ^ fnv1a64(c.name[k], strlen(c.name[k]), query_hash);
+            c.score[k] += vague * (double)(splitmix64(&h) >> 11) / 9007199254740992.0;
+        }
         if (c.score[k] > c.score[best])
             best = k;
     }
     out->classification = 1;
     out->intent = xstrdup(c.n ? c.name[best] : "unknown");
-    free(best_demo);
+    free(extra);
     for (size_t k = 0; k < c.n; k++)
         free(c.name[k]);
     free(c.name);
     free(c.tok);
     free(c.score);
+}
+
+#define MAX_HINTS 32
+#define HINT_WORDS 6
+
+/* The (up to) HINT_WORDS longest non-stopword words of s, lower-cased, longest
+ * first; returns how many. */
+static size_t longest_words(const char *s, size_t len, char out[HINT_WORDS][32])
+{
+    size_t nw = 0, lens[HINT_WORDS] = {0};
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && !isalnum((unsigned char)s[i]))
+            i++;
+        size_t st = i;
+        while (i < len && isalnum((unsigned char)s[i]))
+            i++;
+        size_t n = i - st;
+        if (n < 3 || n >= 32)
+            continue;
+        char w[32];
+        for (size_t k = 0; k < n; k++)
+            w[k] = (char)tolower((unsigned char)s[st + k]);
+        w[n] = '\0';
+        if (is_stopword(w, n))
+            continue;
+        int dup = 0;
+        for (size_t k = 0; k < nw; k++)
+            dup |= strcmp(out[k], w) == 0;
+        if (dup)
+            continue;
+        /* insert keeping the three longest (earlier wins ties) */
+        size_t pos = nw < HINT_WORDS ? nw : HINT_WORDS;
+        while (pos > 0 && lens[pos - 1] < n)
+            pos--;
+        if (pos >= HINT_WORDS)
+            continue;
+        for (size_t k = (nw < HINT_WORDS ? nw : HINT_WORDS - 1); k > pos; k--) {
+            memcpy(out[k], out[k - 1], 32);
+            lens[k] = lens[k - 1];
+        }
+        memcpy(out[pos], w, n + 1);
+        lens[pos] = n;
+        if (nw < HINT_WORDS)
+            nw++;
+    }
+    return nw;
 }
 
 static void free_text(const json_t *messages, mock_answer *out)
@@ -314,17 +428,37 @@ static void free_text(const json_t *messages, mock_answer *out)
         buf_puts(&all, content_of(json_array_get(messages, i)));
     uint64_t h = fnv1a64(all.data ? all.data : "", all.len, 77);
     buf_free(&all);
-    const char *focus1 = banking77_labels[splitmix64(&h) % B77_ARRAY_LEN(banking77_labels)];
-    const char *focus2 = banking77_labels[splitmix64(&h) % B77_ARRAY_LEN(banking77_labels)];
     buf t = {0};
-    buf_printf(&t, "%s %s %s Take special care to distinguish %s from %s. %s",
-               persona[splitmix64(&h) % B77_ARRAY_LEN(persona)],
+    buf_printf(&t, "%s %s %s", persona[splitmix64(&h) % B77_ARRAY_LEN(persona)],
                task[splitmix64(&h) % B77_ARRAY_LEN(task)],
-               rule[splitmix64(&h) % B77_ARRAY_LEN(rule)], focus1, focus2,
-               output[splitmix64(&h) % B77_ARRAY_LEN(output)]);
-    for (size_t i = 0; i < t.len; i++)
-        if (t.data[i] == '_')
-            t.data[i] = ' ';
+               rule[splitmix64(&h) % B77_ARRAY_LEN(rule)]);
+    /* Ground the text in the examples the prompt shows ("Query: ..." then
+     * "Intent: ..." lines): a hint per example, some left out at random. */
+    size_t hints = 0;
+    for (size_t i = 0; i < json_array_size(messages) && hints < MAX_HINTS; i++) {
+        const char *c = content_of(json_array_get(messages, i));
+        for (const char *q = strstr(c, "Query: "); q && hints < MAX_HINTS; q = strstr(q, "Query: ")) {
+            q += 7;
+            size_t qn = strcspn(q, "\n");
+            const char *in = strstr(q + qn, "\nIntent: ");
+            if (!in)
+                break;
+            in += 9;
+            size_t ln = strcspn(in, " \r\n");
+            if (splitmix64(&h) % 4 == 0 || ln == 0)
+                continue;
+            char words[HINT_WORDS][32];
+            size_t nw = longest_words(q, qn, words);
+            if (!nw)
+                continue;
+            buf_puts(&t, " " HINT_OPEN);
+            for (size_t w = 0; w < nw; w++)
+                buf_printf(&t, "%s%s", w == 0 ? "" : w + 1 == nw ? " or " : ", ", words[w]);
+            buf_printf(&t, HINT_CHOOSE "%.*s.", (int)ln, in);
+            hints++;
+        }
+    }
+    buf_printf(&t, " %s", output[splitmix64(&h) % B77_ARRAY_LEN(output)]);
     out->classification = 0;
     out->text = buf_steal(&t);
 }

@@ -3,10 +3,12 @@
  *
  * A classification prompt (it carries "Customer Query:", an intent list or
  * the classify tool) is answered with the intent whose name and few-shot
- * demonstrations are most similar to the query (bag-of-words cosine), with a
- * small prior from words of the system instruction; so better
- * demonstrations and instructions give measurably higher accuracy. Any other
- * prompt gets deterministic, varied instruction-like text. */
+ * demonstrations are most similar to the query (bag-of-words cosine), plus
+ * the hints of the system instruction ("If the customer mentions a, b or c,
+ * choose label."); so better demonstrations and instructions give measurably
+ * higher accuracy. Any other prompt (a meta-prompt asking for an instruction)
+ * gets deterministic, varied instruction text, with a hint for each
+ * "Query: ... / Intent: ..." example it shows. */
 #ifndef B77_MOCK_CLASSIFY_H
 #define B77_MOCK_CLASSIFY_H
 

@@ -336,7 +336,7 @@ def mock_rewards_matching_demonstrations():
     # One demonstration per intent: a training query of each label.
     train = request(a, "GET", "/task_info?split=train&" + "&".join(
         f"seed={i}" for i in range(0, 10003, 65))).json()
-    secs = [{"role": "system", "content": "Classify the banking query."}]
+    secs = [{"role": "system", "content": "Classify the banking query: answer with exactly one intent label."}]
     seen = set()
     for t in train:
         lab = t["task_metadata"]["expected_intent"]
@@ -348,6 +348,9 @@ def mock_rewards_matching_demonstrations():
     secs.append({"role": "user", "content": "Customer Query: {query}\n\nAvailable Intents:\n{available_intents}"})
     with_demos = acc({"sections": secs})
     ok(with_demos > base, f"demos {with_demos:.3f} should beat zero-shot {base:.3f}")
+    # A vague instruction does worse than one that states the task.
+    vague = acc("You are a banking assistant.")
+    ok(vague < base, f"vague instruction {vague:.3f} should trail the baseline {base:.3f}")
 
 
 # ---- upstream faults ---------------------------------------------------------
