@@ -4,7 +4,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wno-unused-parameter -Werror
-CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Iserver $(shell pkg-config --cflags libmicrohttpd jansson libcurl 2>/dev/null)
+CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Iserver -Ioptimizer $(shell pkg-config --cflags libmicrohttpd jansson libcurl 2>/dev/null)
 LDLIBS  := -lmicrohttpd -ljansson -lcsv -luuid -lcurl -lpthread -lm
 
 SAN_ASAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -14,8 +14,10 @@ LIB_SRC    := $(wildcard lib/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 MOCK_SRC   := $(wildcard mock/*.c)
 TOOLS_SRC  := $(wildcard tools/*.c)
+OPT_SRC    := $(wildcard optimizer/*.c)
+OPT_NOMAIN = $(filter-out optimizer/main.c,$(OPT_SRC))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
-HEADERS    := $(wildcard include/*.h server/*.h mock/*.h tests/unit/*.h)
+HEADERS    := $(wildcard include/*.h server/*.h mock/*.h optimizer/*.h tests/unit/*.h)
 
 # objects of variant $(1) (rel, asan, tsan) for sources $(2)
 objs = $(patsubst %.c,build/$(1)/%.o,$(2))
@@ -27,7 +29,7 @@ export BANKING77_SOURCE
 .PHONY: all run test test-all deps dataset clean help format
 .DEFAULT_GOAL := all
 
-all: bin/task-app bin/mock-llm bin/toml-decode
+all: bin/task-app bin/mock-llm bin/toml-decode bin/mipro
 
 help:
 	@echo "make            build bin/task-app and bin/mock-llm"
@@ -67,6 +69,14 @@ bin/mock-llm: $(call objs,rel,$(MOCK_SRC) $(LIB_SRC))
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+bin/mipro: $(call objs,rel,$(OPT_SRC) $(LIB_SRC))
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/asan/bin/mipro: $(call objs,asan,$(OPT_SRC) $(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
+
 bin/toml-decode: $(call objs,rel,tools/toml_decode.c $(LIB_SRC))
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -75,7 +85,7 @@ build/asan/bin/toml-decode: $(call objs,asan,tools/toml_decode.c $(LIB_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
 
-build/unit-tests: $(call objs,rel,$(UNIT_SRC) $(LIB_SRC) $(SERVER_NOMAIN))
+build/unit-tests: $(call objs,rel,$(UNIT_SRC) $(LIB_SRC) $(SERVER_NOMAIN) $(OPT_NOMAIN))
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 build/asan/bin/task-app: $(call objs,asan,$(SERVER_SRC) $(LIB_SRC))
@@ -86,7 +96,7 @@ build/asan/bin/mock-llm: $(call objs,asan,$(MOCK_SRC) $(LIB_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
 
-build/asan/unit-tests: $(call objs,asan,$(UNIT_SRC) $(LIB_SRC) $(SERVER_NOMAIN))
+build/asan/unit-tests: $(call objs,asan,$(UNIT_SRC) $(LIB_SRC) $(SERVER_NOMAIN) $(OPT_NOMAIN))
 	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
 
 build/tsan/bin/task-app: $(call objs,tsan,$(SERVER_SRC) $(LIB_SRC))
@@ -107,11 +117,11 @@ test: deps dataset
 	@$(MAKE) --no-print-directory test-all
 
 test-all: all build/unit-tests build/asan/unit-tests build/asan/bin/task-app build/asan/bin/mock-llm \
-		build/asan/bin/toml-decode build/tsan/bin/task-app
+		build/asan/bin/toml-decode build/asan/bin/mipro build/tsan/bin/task-app
 	@tests/run-all.sh
 
 clean:
 	rm -rf build bin
 
 format:
-	clang-format -i $(LIB_SRC) $(SERVER_SRC) $(MOCK_SRC) $(TOOLS_SRC) $(UNIT_SRC) $(HEADERS)
+	clang-format -i $(LIB_SRC) $(SERVER_SRC) $(MOCK_SRC) $(TOOLS_SRC) $(OPT_SRC) $(UNIT_SRC) $(HEADERS)

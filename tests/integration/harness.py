@@ -7,6 +7,9 @@ import http.client
 import json
 import os
 import re
+import shutil
+import sys
+import traceback
 import signal
 import subprocess
 import tempfile
@@ -74,12 +77,6 @@ class Proc:
         self.log.close()
         return self.p.returncode
 
-    def sanitizer_reports(self):
-        text = self.read_log()
-        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                 "WARNING: ThreadSanitizer")
-        return [m for m in marks if m in text]
-
 
 def start_mock(*args):
     return Proc([os.path.join(MOCK_BIN, "mock-llm"), "--port", "0", *args], name="mock")
@@ -139,3 +136,50 @@ def rollout(proc, seed=0, config=None, extra=None, **kw):
             "policy": {"config": dict(config or {})}}
     body.update(extra or {})
     return request(proc, "POST", "/rollout", body, **kw)
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
+
+
+def run_suite(name, tests, setup):
+    """Runs tests (functions; an optional filter is argv[1]) after setup(),
+    which returns [(name, Proc)] to stop and check at the end. Every server
+    log is checked for sanitizer reports and for the test key. Prints
+    "NAME: N passed, N failed" last; returns the exit code."""
+    pattern = sys.argv[1] if len(sys.argv) > 1 else ""
+    passed = failed = 0
+    procs = setup()
+    try:
+        for fn in tests:
+            if pattern not in fn.__name__:
+                continue
+            t0 = time.time()
+            try:
+                fn()
+                passed += 1
+                print(f"ok   {fn.__name__} ({time.time() - t0:.1f}s)", flush=True)
+            except Exception:
+                failed += 1
+                print(f"FAIL {fn.__name__}\n{traceback.format_exc()}", flush=True)
+    finally:
+        for pname, p in procs:
+            code = p.stop()
+            if code != 0:
+                failed += 1
+                print(f"FAIL {pname} exited {code}\n{p.read_log()[-3000:]}")
+    for path in LOGS:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        if any(mark in text for mark in SANITIZER_MARKS):
+            failed += 1
+            print(f"FAIL sanitizer report in {path}:\n{text[-4000:]}")
+        if KEY in text:
+            failed += 1
+            print(f"FAIL the environment key appears in {path}")
+    if failed:
+        print(f"server logs kept in {LOG_DIR}")
+    else:
+        shutil.rmtree(LOG_DIR, ignore_errors=True)
+    print(f"{name}: {passed} passed, {failed} failed")
+    return 1 if failed else 0

@@ -6,16 +6,14 @@ Prints one line per failure and "integration: N passed, N failed" last.
 import concurrent.futures as cf
 import json
 import os
-import shutil
 import signal
 import socket
 import sys
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KEY, LOG_DIR, LOGS, request, rollout, start_app, start_mock  # noqa: E402
+from harness import KEY, request, rollout, run_suite, start_app, start_mock  # noqa: E402
 
 TESTS = []
 
@@ -542,51 +540,11 @@ def one_log_line_per_request():
 
 # ---- runner ----------------------------------------------------------------------
 
-def main():
-    pattern = sys.argv[1] if len(sys.argv) > 1 else ""
+def setup():
     Env.mock = start_mock()
     Env.app = start_app(Env.mock)
-    passed = failed = 0
-    procs_reports = []
-    try:
-        for fn in TESTS:
-            if pattern not in fn.__name__:
-                continue
-            t0 = time.time()
-            try:
-                fn()
-                passed += 1
-                print(f"ok   {fn.__name__} ({time.time() - t0:.1f}s)", flush=True)
-            except Exception:
-                failed += 1
-                print(f"FAIL {fn.__name__}\n{traceback.format_exc()}", flush=True)
-    finally:
-        for name, p in (("task-app", Env.app), ("mock-llm", Env.mock)):
-            code = p.stop()
-            reports = p.sanitizer_reports()
-            if code != 0 or reports:
-                failed += 1
-                print(f"FAIL {name} exited {code} {reports}\n{p.read_log()[-3000:]}")
-    # Sanitizer reports from any server started along the way, and the key.
-    for path in LOGS:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                     "WARNING: ThreadSanitizer"):
-            if mark in text:
-                failed += 1
-                print(f"FAIL sanitizer report in {path}:\n{text[-4000:]}")
-                break
-        if KEY in text:
-            failed += 1
-            print(f"FAIL the environment key appears in {path}")
-    if failed:
-        print(f"server logs kept in {LOG_DIR}")
-    else:
-        shutil.rmtree(LOG_DIR, ignore_errors=True)
-    print(f"integration: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return [("task-app", Env.app), ("mock-llm", Env.mock)]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_suite("integration", TESTS, setup))

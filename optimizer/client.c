@@ -1,0 +1,138 @@
+/* client.c: see client.h. */
+#include "client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { ST_WAIT, ST_ACTIVE, ST_DONE };
+
+#define BACKOFF_BASE_MS 250
+#define BACKOFF_MAX_MS 10000
+
+static size_t on_write(char *data, size_t size, size_t n, void *arg)
+{
+    http_req *r = arg;
+    buf_append(&r->reply, data, size * n);
+    return size * n;
+}
+
+static void start(CURLM *multi, http_req *r, long timeout_ms)
+{
+    if (!r->easy)
+        r->easy = curl_easy_init();
+    CURL *e = r->easy;
+    curl_easy_reset(e);
+    buf_reset(&r->reply);
+    r->error[0] = '\0';
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    if (r->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(r->body));
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->error);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "banking77-mipro/1.0");
+    curl_multi_add_handle(multi, e);
+    r->attempts++;
+    r->state = ST_ACTIVE;
+}
+
+void http_run(CURLM *multi, http_req *reqs, size_t n, int max_concurrent, int max_retries,
+              long timeout_ms, volatile sig_atomic_t *stop, http_stats *st)
+{
+    uint64_t rng = (uint64_t)now_ms();
+    size_t done = 0, active = 0;
+    for (size_t i = 0; i < n; i++) {
+        reqs[i].state = ST_WAIT;
+        reqs[i].retry_at = 0;
+        reqs[i].attempts = 0;
+        reqs[i].status = 0;
+    }
+    while (done < n) {
+        int64_t now = now_ms(), next = now + 1000;
+        if (stop && *stop) {
+            for (size_t i = 0; i < n; i++) {
+                if (reqs[i].state == ST_ACTIVE)
+                    curl_multi_remove_handle(multi, reqs[i].easy);
+                if (reqs[i].state != ST_DONE) {
+                    reqs[i].state = ST_DONE;
+                    reqs[i].status = 0;
+                    snprintf(reqs[i].error, sizeof reqs[i].error, "interrupted");
+                }
+            }
+            break;
+        }
+        for (size_t i = 0; i < n && active < (size_t)max_concurrent; i++) {
+            if (reqs[i].state != ST_WAIT)
+                continue;
+            if (reqs[i].retry_at > now) {
+                if (reqs[i].retry_at < next)
+                    next = reqs[i].retry_at;
+                continue;
+            }
+            start(multi, &reqs[i], timeout_ms);
+            if (st)
+                st->requests++;
+            active++;
+        }
+        int running;
+        curl_multi_perform(multi, &running);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(multi, &left))) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            http_req *r = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+            long status = 0;
+            curl_off_t ra = -1;
+            curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+            curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &ra);
+            curl_multi_remove_handle(multi, r->easy);
+            active--;
+            CURLcode rc = m->data.result;
+            r->status = rc == CURLE_OK ? status : 0;
+            if (rc != CURLE_OK && !r->error[0])
+                snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(rc));
+            int again = rc != CURLE_OK || status == 429 || status == 502 || status == 503 || status == 504;
+            if (again && r->attempts <= max_retries) {
+                int64_t ceil_ms = (int64_t)BACKOFF_BASE_MS << (r->attempts - 1 < 6 ? r->attempts - 1 : 6);
+                if (ceil_ms > BACKOFF_MAX_MS)
+                    ceil_ms = BACKOFF_MAX_MS;
+                int64_t wait = ceil_ms / 2 + (int64_t)(splitmix64(&rng) % (uint64_t)(ceil_ms / 2 + 1));
+                if (ra > 0 && ra * 1000 > wait)
+                    wait = ra * 1000;
+                r->retry_at = now_ms() + wait;
+                r->state = ST_WAIT;
+                if (st)
+                    st->retries++;
+            } else {
+                r->state = ST_DONE;
+                done++;
+            }
+        }
+        if (done >= n)
+            break;
+        int64_t wait = next - now_ms();
+        curl_multi_poll(multi, NULL, 0, wait > 0 ? (int)(wait < 200 ? wait : 200) : 0, NULL);
+    }
+}
+
+void http_req_free(http_req *r)
+{
+    free(r->url);
+    free(r->body);
+    curl_slist_free_all(r->headers);
+    buf_free(&r->reply);
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,85 @@
+/* config.h: the MIPRO config (the walkthrough's mipro_config.toml and the
+ * synth-ai SDK variants), loaded from TOML with errors that name file, line,
+ * column and key. Unknown keys are warned about, never fatal. */
+#ifndef B77_MIPRO_CONFIG_H
+#define B77_MIPRO_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A list of dataset seeds: a TOML array of integers or {start, end}. */
+typedef struct seed_list {
+    int64_t *v;
+    size_t n;
+    int set;
+} seed_list;
+
+typedef struct prompt_section {
+    char *role;
+    char *content;
+} prompt_section;
+
+typedef struct mipro_config {
+    char *path;
+    /* [prompt_learning] */
+    char *algorithm;
+    char *task_app_url;
+    char *task_app_api_key; /* else $ENVIRONMENT_API_KEY */
+    char *results_folder;
+    long seed;
+    int seed_set;
+    /* [prompt_learning.policy] */
+    char *provider;
+    char *model;
+    char *inference_url;
+    double temperature;
+    int temperature_set;
+    long max_completion_tokens;
+    /* [prompt_learning.termination_config] */
+    long budget;
+    double max_time_seconds;
+    double target_score;
+    /* [prompt_learning.mipro] */
+    long num_iterations;
+    long top_k;
+    long num_bootstrap_seeds;
+    long num_instructions_per_module;
+    long num_demos;
+    int optimize_instructions;
+    int optimize_demos;
+    long batch_size;     /* 0: derived from the budget */
+    long max_concurrent;
+    long parallel_trials; /* 0: derived from max_concurrent */
+    long holdout_size;
+    long demo_pool_size;
+    char *meta_model;
+    char *meta_model_provider;
+    char *meta_model_inference_url;
+    double few_shot_score_threshold;
+    seed_list bootstrap_train_seeds;
+    seed_list online_pool;
+    seed_list test_pool;
+    /* [prompt_learning.mipro.tpe] */
+    double tpe_gamma;
+    long tpe_n_candidates;
+    long tpe_n_startup_trials; /* -1: derived from num_iterations */
+    double tpe_prior_weight;
+    /* [prompt_learning.initial_prompt] */
+    prompt_section *sections;
+    size_t nsections;
+    /* [display] */
+    int show_curve;
+    int verbose_summary;
+    int show_trial_results;
+} mipro_config;
+
+/* Loads path. Returns 0, or -1 with "FILE:LINE:COL: KEY: what" in err.
+ * Warnings (unknown keys) are written to warn (one per line; may be NULL).
+ * Free with config_free even after a failure. */
+int config_load(const char *path, mipro_config *c, char *err, size_t errlen, void (*warn)(const char *));
+/* The same from a string (name is used in messages). */
+int config_parse(const char *name, const char *text, size_t len, mipro_config *c, char *err,
+                 size_t errlen, void (*warn)(const char *));
+void config_free(mipro_config *c);
+
+#endif

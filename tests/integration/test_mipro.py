@@ -1,0 +1,268 @@
+"""End-to-end tests of bin/mipro against the real bin/task-app and
+bin/mock-llm on loopback, with the walkthrough's config.
+
+Run: python3 tests/integration/test_mipro.py [NAME_FILTER]
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import BIN, KEY, LOG_DIR, request, run_suite, start_app, start_mock  # noqa: E402
+
+MIPRO_BIN = os.environ.get("B77_MIPRO_BIN", os.path.join(BIN, "mipro"))
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+class Env:
+    mock = None
+    app = None
+
+
+def eq(a, b, what=""):
+    if a != b:
+        raise AssertionError(f"{what}: {a!r} != {b!r}")
+
+
+def ok(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+WALKTHROUGH = """\
+[prompt_learning]
+algorithm = "mipro"
+task_app_url = "{app}"
+results_folder = "{results}"
+
+[prompt_learning.policy]
+provider = "openai"
+model = "mock"
+inference_url = "{mock}/v1"
+
+[prompt_learning.termination_config]
+budget = 100
+max_time_seconds = 1800
+target_score = 0.95
+
+[prompt_learning.mipro]
+num_iterations = 10
+top_k = 2
+num_bootstrap_seeds = 3
+num_instructions_per_module = 4
+num_demos = 2
+optimize_instructions = true
+optimize_demos = true
+{extra}
+[prompt_learning.initial_prompt]
+sections = [ {{ role = "system", content = "You are a banking assistant ..." }} ]
+
+[display]
+show_curve = true
+verbose_summary = true
+show_trial_results = true
+"""
+
+
+def write_config(extra="", app=None, mock=None):
+    d = tempfile.mkdtemp(dir=LOG_DIR, prefix="mipro-")
+    results = os.path.join(d, "results")
+    path = os.path.join(d, "mipro_config.toml")
+    with open(path, "w") as f:
+        f.write(WALKTHROUGH.format(app=app or Env.app.url, mock=(mock or Env.mock).url,
+                                   results=results, extra=extra))
+    return path, results
+
+
+def run_mipro(config, *args, env=None, timeout=120):
+    e = dict(os.environ, ENVIRONMENT_API_KEY=KEY)
+    e.update(env or {})
+    return subprocess.run([MIPRO_BIN, *args, config], capture_output=True, text=True,
+                          timeout=timeout, env=e)
+
+
+def load(results, name):
+    with open(os.path.join(results, name)) as f:
+        return json.load(f)
+
+
+def completions():
+    return request(Env.mock, "GET", "/mock/stats", key=None).json()["completions"]
+
+
+@test
+def walkthrough_config_end_to_end():
+    config, results = write_config()
+    r = run_mipro(config)
+    eq(r.returncode, 0, r.stderr + r.stdout[-2000:])
+    out = r.stdout
+    for banner in ("Phase 1: Bootstrap", "Seed 1/3: ", "Total instructions:", "Demo pool size:",
+                   "Bootstrap complete", "Phase 2: TPE Optimization", "Iteration 10/10... score:",
+                   "Optimization Complete", "Best Score:", "Total Iterations: 10",
+                   "test split, 100 held-out examples"):
+        ok(banner in out, f"output shows {banner!r}")
+    best = load(results, "best_prompt.json")
+    eq(best["instruction"]["role"], "system")
+    ok(best["instruction"]["content"], "instruction text")
+    ok(all(set(d) >= {"query", "label"} for d in best["demonstrations"]), "demonstrations")
+    eq(best["heldout_score"]["split"], "test")
+    hist = load(results, "score_history.json")
+    eq(len(hist["trials"]), 10)
+    for t in hist["trials"]:
+        ok(set(t) >= {"iteration", "instruction_index", "demo_set_index", "minibatch_size",
+                      "score", "time_s", "split"}, f"trial fields {sorted(t)}")
+        eq(t["split"], "train")
+    meta = load(results, "job_metadata.json")
+    ok(meta["job_id"] and meta["started_at"] and meta["finished_at"], "job ids and times")
+    c = meta["counts"]
+    ok(c["rollouts_bootstrap"] + c["rollouts_search"] <= 100, f"budget kept: {c}")
+    ok(c["meta_model_calls"] == 12 and c["tokens"] > 0, f"counts {c}")
+    ok(meta["termination_reason"] in ("num_iterations", "budget", "target_score"), meta["termination_reason"])
+    demos = load(results, "selected_demos.json")
+    for d in demos["demonstrations"]:
+        ok(set(d) >= {"query", "label", "split", "index"}, f"demo fields {sorted(d)}")
+        eq(d["split"], "train")
+    with open(os.path.join(results, "trials.jsonl")) as f:
+        eq(len([json.loads(l) for l in f]), 10)
+    # The mock rewards instructions that state the task and good demos, so
+    # the optimized prompt beats the initial one on held-out data.
+    final = hist["final"]
+    ok(final["best_score"] > final["initial_score"],
+       f"held-out best {final['best_score']} > initial {final['initial_score']}")
+
+
+@test
+def held_out_gain_across_seeds():
+    for seed in ("1", "2"):
+        config, results = write_config()
+        r = run_mipro(config, "--seed", seed, "--quiet")
+        eq(r.returncode, 0, r.stderr)
+        f = load(results, "score_history.json")["final"]
+        ok(f["best_score"] > f["initial_score"], f"seed {seed}: {f}")
+
+
+@test
+def same_seed_same_run():
+    runs = []
+    for _ in range(2):
+        config, results = write_config()
+        eq(run_mipro(config, "--seed", "0", "--quiet").returncode, 0)
+        h = load(results, "score_history.json")
+        runs.append([(t["instruction_index"], t["demo_set_index"], t["score"]) for t in h["trials"]]
+                    + [h["final"]["best_score"]])
+    eq(runs[0], runs[1], "identical trials and result")
+
+
+@test
+def resume_repeats_no_call():
+    config, results = write_config()
+    eq(run_mipro(config, "--quiet").returncode, 0)
+    before = completions()
+    r = run_mipro(config, "--resume", "--quiet")
+    eq(r.returncode, 0, r.stderr)
+    eq(completions(), before, "no LLM call on a resumed finished run")
+    meta = load(results, "job_metadata.json")
+    eq(meta["counts"]["rollouts_reused_from_log"], meta["counts"]["rollouts"])
+
+
+@test
+def ctrl_c_writes_results_then_resume_finishes():
+    slow = start_mock("--latency-ms", "300")
+    try:
+        config, results = write_config(mock=slow)
+        e = dict(os.environ, ENVIRONMENT_API_KEY=KEY)
+        p = subprocess.Popen([MIPRO_BIN, config], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=e)
+        time.sleep(1.5)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        eq(p.returncode, 130, err)
+        ok("interrupted" in err, err)
+        meta = load(results, "job_metadata.json")
+        eq(meta["termination_reason"], "interrupted")
+        done_before = meta["counts"]["rollouts"]
+        r = run_mipro(config, "--resume", "--quiet", timeout=120)
+        eq(r.returncode, 0, r.stderr)
+        meta = load(results, "job_metadata.json")
+        ok(meta["counts"]["rollouts_reused_from_log"] >= done_before - 20,
+           f"reused {meta['counts']['rollouts_reused_from_log']} of {done_before}")
+        ok(os.path.exists(os.path.join(results, "best_prompt.json")), "results written")
+    finally:
+        slow.stop()
+
+
+@test
+def jsonl_mode_is_machine_readable():
+    config, _ = write_config()
+    r = run_mipro(config, "--jsonl")
+    eq(r.returncode, 0, r.stderr)
+    events = [json.loads(l) for l in r.stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    eq(kinds[0], "start")
+    eq(kinds[-1], "done")
+    eq(kinds.count("trial"), 10)
+    eq(events[-1]["split"], "test")
+
+
+@test
+def dead_task_app_is_a_clear_error():
+    config, _ = write_config(app="http://127.0.0.1:1")
+    r = run_mipro(config)
+    eq(r.returncode, 1)
+    ok("cannot reach the task app" in r.stderr, r.stderr)
+    config, _ = write_config()
+    r = run_mipro(config, env={"ENVIRONMENT_API_KEY": "wrong"})
+    eq(r.returncode, 1)
+    ok("refused" in r.stderr and "ENVIRONMENT_API_KEY" in r.stderr, r.stderr)
+
+
+@test
+def task_app_dying_mid_run_stops_with_a_message():
+    mock = start_mock("--latency-ms", "200")
+    app = start_app(mock)
+    try:
+        config, results = write_config(app=app.url, mock=mock)
+        e = dict(os.environ, ENVIRONMENT_API_KEY=KEY)
+        p = subprocess.Popen([MIPRO_BIN, config], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=e)
+        time.sleep(1.0)
+        app.stop(signal.SIGKILL)
+        out, err = p.communicate(timeout=120)
+        eq(p.returncode, 1, out[-500:] + err)
+        ok("stopped answering" in err or "task_info failed" in err, err)
+        eq(load(results, "job_metadata.json")["termination_reason"], "task_app_unreachable")
+    finally:
+        app.stop()
+        mock.stop()
+
+
+@test
+def config_errors_and_warnings():
+    config, _ = write_config(extra="num_demos_typo = 3\n")
+    r = run_mipro(config, "--quiet")
+    eq(r.returncode, 0, r.stderr)
+    ok("unknown key prompt_learning.mipro.num_demos_typo" in r.stderr, r.stderr)
+    config, _ = write_config(extra="batch_size = \"big\"\n")
+    r = run_mipro(config)
+    eq(r.returncode, 2)
+    ok("mipro_config.toml:" in r.stderr and "prompt_learning.mipro.batch_size" in r.stderr, r.stderr)
+    eq(subprocess.run([MIPRO_BIN, "--help"], capture_output=True).returncode, 0)
+
+
+def setup():
+    Env.mock = start_mock()
+    Env.app = start_app(Env.mock)
+    return [("task-app", Env.app), ("mock-llm", Env.mock)]
+
+
+if __name__ == "__main__":
+    sys.exit(run_suite("mipro", TESTS, setup))
