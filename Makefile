@@ -26,7 +26,7 @@ SERVER_NOMAIN = $(filter-out server/main.c,$(SERVER_SRC))
 BANKING77_SOURCE ?= $(wildcard ../shared/banking77)
 export BANKING77_SOURCE
 
-.PHONY: all run test test-all deps dataset clean help format
+.PHONY: all run test test-all deps dataset clean help format bench-tpe
 .DEFAULT_GOAL := all
 
 all: bin/task-app bin/mock-llm bin/toml-decode bin/mipro
@@ -37,6 +37,7 @@ help:
 	@echo "make test       install what is missing, fetch the dataset, run every test"
 	@echo "make dataset    fetch and verify the Banking77 CSVs into dataset/"
 	@echo "make deps       install the missing Debian packages"
+	@echo "make bench-tpe  the C TPE against Optuna and random search"
 	@echo "make clean      remove build outputs"
 
 deps:
@@ -119,6 +120,18 @@ test: deps dataset
 test-all: all build/unit-tests build/asan/unit-tests build/asan/bin/task-app build/asan/bin/mock-llm \
 		build/asan/bin/toml-decode build/asan/bin/mipro build/tsan/bin/task-app
 	@tests/run-all.sh
+
+build/tpe-bench: $(call objs,rel,bench/tpe_bench.c lib/tpe.c lib/util.c)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The C TPE against Optuna's (Debian's python3-optuna, installed here when
+# missing) and random search. Prints a table; JSON in build/bench-tpe.json.
+bench-tpe: build/tpe-bench
+	@dpkg-query -W -f='$${Status}' python3-optuna 2>/dev/null | grep -q "install ok installed" || \
+		{ $$( [ "$$(id -u)" -eq 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-optuna; }
+	@build/tpe-bench 50 > build/tpe-c.json
+	@/usr/bin/python3 bench/tpe_optuna.py 50 > build/tpe-optuna.json
+	@python3 bench/tpe_report.py build/tpe-c.json build/tpe-optuna.json build/bench-tpe.json
 
 clean:
 	rm -rf build bin

@@ -81,40 +81,64 @@ void tpe_weights(size_t n, double *w)
         w[i] = 1.0;
 }
 
-/* log p of choice c under the kernel centred on j (K = observations + 1). */
-static double log_kernel(int c, int j, int nchoices, double K)
+/* A Parzen mixture over m observations: kernel k puts probability hi[d] on
+ * its observed choice and lo[d] on every other (K = m + 1), the prior kernel
+ * 1/C on each; weights w[0..m] (the prior's last) normalised. Evaluated in
+ * linear space: a kernel's density is a product of D factors, so no exp or
+ * log is needed per kernel. */
+struct mixture {
+    size_t m;
+    const int *obs; /* m rows of D */
+    double *w;      /* m + 1 */
+    double lo[TPE_MAX_DIMS], hi[TPE_MAX_DIMS];
+    double prior; /* the prior kernel's density: prod 1/C_d */
+};
+
+static void mixture_init(struct mixture *g, const int *choices, int D, const int *obs, size_t m,
+                         double prior_weight, double *wbuf)
 {
-    return log((1.0 / K + (c == j ? 1.0 : 0.0)) / (1.0 + (double)nchoices / K));
+    g->m = m;
+    g->obs = obs;
+    g->w = wbuf;
+    tpe_weights(m, g->w);
+    g->w[m] = prior_weight;
+    double total = 0;
+    for (size_t k = 0; k <= m; k++)
+        total += g->w[k];
+    for (size_t k = 0; k <= m; k++)
+        g->w[k] /= total;
+    double K = (double)m + 1.0;
+    g->prior = 1.0;
+    for (int d = 0; d < D; d++) {
+        double z = 1.0 + (double)choices[d] / K;
+        g->lo[d] = (1.0 / K) / z;
+        g->hi[d] = (1.0 / K + 1.0) / z;
+        g->prior /= (double)choices[d];
+    }
+}
+
+static double mixture_density(const struct mixture *g, int D, const int *x)
+{
+    double s = g->w[g->m] * g->prior;
+    for (size_t k = 0; k < g->m; k++) {
+        const int *o = g->obs + k * (size_t)D;
+        double p = g->w[k];
+        for (int d = 0; d < D; d++)
+            p *= x[d] == o[d] ? g->hi[d] : g->lo[d];
+        s += p;
+    }
+    return s;
 }
 
 double tpe_log_density(const int *choices, int ndims, const int *obs, size_t n,
                        double prior_weight, const int *x)
 {
     double *w = xmalloc((n + 1) * sizeof(double));
-    tpe_weights(n, w);
-    w[n] = prior_weight;
-    double total = 0;
-    for (size_t k = 0; k <= n; k++)
-        total += w[k];
-    double K = (double)n + 1.0;
-    /* logsumexp over kernels */
-    double *terms = xmalloc((n + 1) * sizeof(double));
-    double mx = -INFINITY;
-    for (size_t k = 0; k <= n; k++) {
-        double lp = log(w[k] / total);
-        for (int d = 0; d < ndims; d++)
-            lp += k < n ? log_kernel(x[d], obs[k * (size_t)ndims + (size_t)d], choices[d], K)
-                        : -log((double)choices[d]);
-        terms[k] = lp;
-        if (lp > mx)
-            mx = lp;
-    }
-    double s = 0;
-    for (size_t k = 0; k <= n; k++)
-        s += exp(terms[k] - mx);
+    struct mixture g;
+    mixture_init(&g, choices, ndims, obs, n, prior_weight, w);
+    double v = log(mixture_density(&g, ndims, x));
     free(w);
-    free(terms);
-    return mx + log(s);
+    return v;
 }
 
 struct ranked {
@@ -173,28 +197,26 @@ void tpe_suggest(tpe *t, int *out, const int *pending, size_t npending)
     size_t na = N - nb;
 
     /* Sample candidates from l(x): a kernel by weight, then each parameter
-     * from that kernel by inverse CDF. */
-    double *w = xmalloc((nb + 1) * sizeof(double));
-    tpe_weights(nb, w);
-    w[nb] = t->opts.prior_weight;
-    double wsum = 0;
-    for (size_t k = 0; k <= nb; k++)
-        wsum += w[k];
-    double K = (double)nb + 1.0;
+     * from that kernel by inverse CDF; keep the first best l(x)/g(x). */
+    double *wb = xmalloc((nb + 1) * sizeof(double)), *wa = xmalloc((na + 1) * sizeof(double));
+    struct mixture lg, gg;
+    mixture_init(&lg, t->choices, D, below, nb, t->opts.prior_weight, wb);
+    mixture_init(&gg, t->choices, D, above, na, t->opts.prior_weight, wa);
     int cand[TPE_MAX_DIMS];
     double best = -INFINITY;
     for (int c = 0; c < t->opts.n_candidates; c++) {
-        double u = tpe_uniform(&t->rng) * wsum;
+        double u = tpe_uniform(&t->rng);
         size_t k = 0;
-        while (k < nb && u >= w[k]) {
-            u -= w[k];
+        while (k < nb && u >= lg.w[k]) {
+            u -= lg.w[k];
             k++;
         }
         for (int d = 0; d < D; d++) {
+            int C = t->choices[d];
             double v = tpe_uniform(&t->rng), acc = 0;
-            int C = t->choices[d], pick = C - 1;
+            int pick = C - 1;
             for (int j = 0; j < C; j++) {
-                acc += k < nb ? exp(log_kernel(j, below[k * (size_t)D + (size_t)d], C, K))
+                acc += k < nb ? (j == below[k * (size_t)D + (size_t)d] ? lg.hi[d] : lg.lo[d])
                               : 1.0 / C;
                 if (v < acc) {
                     pick = j;
@@ -203,14 +225,14 @@ void tpe_suggest(tpe *t, int *out, const int *pending, size_t npending)
             }
             cand[d] = pick;
         }
-        double ei = tpe_log_density(t->choices, D, below, nb, t->opts.prior_weight, cand) -
-                    tpe_log_density(t->choices, D, above, na, t->opts.prior_weight, cand);
+        double ei = log(mixture_density(&lg, D, cand)) - log(mixture_density(&gg, D, cand));
         if (ei > best) { /* strict: the first maximum wins */
             best = ei;
             memcpy(out, cand, (size_t)D * sizeof(int));
         }
     }
-    free(w);
+    free(wb);
+    free(wa);
     free(below);
     free(above);
     free(r);
