@@ -10,6 +10,7 @@
 
 #include "mipro_config.h"
 #include "mipro.h"
+#include "report.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -30,6 +31,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
         "Usage: mipro [OPTIONS] CONFIG.toml\n"
+        "       mipro --report RESULTS_DIR\n"
         "\n"
         "Optimizes the Banking77 prompt (instruction + few-shot demonstrations) with MIPRO:\n"
         "proposes instructions with a meta-model, bootstraps demonstrations, searches their\n"
@@ -44,6 +46,8 @@ static void usage(FILE *out)
         "                     every logged rollout instead of calling again\n"
         "  --quiet            print only the final result\n"
         "  --jsonl            print machine-readable events, one JSON object per line\n"
+        "  --report DIR       review a finished run: best prompt, demonstrations, scores,\n"
+        "                     a sparkline, and DIR/score_history.svg\n"
         "  -h, --help         show this help\n"
         "\n"
         "Environment: ENVIRONMENT_API_KEY (sent to the task app), OPENAI_API_KEY, GROQ_API_KEY,\n"
@@ -57,7 +61,8 @@ int main(int argc, char **argv)
         {"seed", required_argument, 0, 's'},   {"results", required_argument, 0, 'r'},
         {"task-app", required_argument, 0, 't'}, {"resume", no_argument, 0, 'R'},
         {"quiet", no_argument, 0, 'q'},        {"jsonl", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+        {"report", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     mipro_opts o = {0};
     o.stop = &stop_requested;
@@ -79,6 +84,7 @@ int main(int argc, char **argv)
         case 'R': o.resume = 1; break;
         case 'q': o.quiet = 1; break;
         case 'j': o.jsonl = 1; break;
+        case 'P': return report_run(optarg);
         case 'h': usage(stdout); return 0;
         default: fprintf(stderr, "Try 'mipro --help'.\n"); return 2;
         }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs, only those missing.
 # Uses sudo when not root. Safe to run repeatedly (it is quick when all is there).
+# --check: print the missing packages (nothing when all are there), install nothing.
 set -euo pipefail
 
 need=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libcsv-dev uuid-dev
@@ -15,6 +16,10 @@ if ! installed libcurl4-openssl-dev && ! installed libcurl4-gnutls-dev && ! inst
     missing+=(libcurl4-openssl-dev)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
+if [ "${1:-}" = "--check" ]; then # only print what is missing
+    echo "${missing[*]}"
+    exit 0
+fi
 
 echo "install-deps: installing ${missing[*]}"
 sudo=()
