@@ -26,7 +26,7 @@ SERVER_NOMAIN = $(filter-out server/main.c,$(SERVER_SRC))
 BANKING77_SOURCE ?= $(wildcard ../shared/banking77)
 export BANKING77_SOURCE
 
-.PHONY: all run test test-all deps dataset clean help format bench-tpe
+.PHONY: all run test test-all deps dataset clean help format bench-tpe fuzz
 .DEFAULT_GOAL := all
 
 all: bin/task-app bin/mock-llm bin/toml-decode bin/mipro
@@ -38,6 +38,7 @@ help:
 	@echo "make dataset    fetch and verify the Banking77 CSVs into dataset/"
 	@echo "make deps       install the missing Debian packages"
 	@echo "make bench-tpe  the C TPE against Optuna and random search"
+	@echo "make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each"
 	@echo "make clean      remove build outputs"
 
 deps:
@@ -104,6 +105,20 @@ build/tsan/bin/task-app: $(call objs,tsan,$(SERVER_SRC) $(LIB_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_TSAN) -o $@ $^ $(LDLIBS)
 
+# --- fuzzing (clang's libFuzzer, from libclang-rt-14-dev) -------------------
+
+FUZZ_TARGETS := rollout csv toml url reply
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SECONDS ?= 60
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(HEADERS)
+	@mkdir -p build/fuzz
+	clang $(CPPFLAGS) $(FUZZ_FLAGS) -Wall -Wextra -Werror -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+fuzz: deps dataset
+	@$(MAKE) --no-print-directory $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 # --- run and test ---------------------------------------------------------
 
 run: deps dataset
@@ -118,7 +133,8 @@ test: deps dataset
 	@$(MAKE) --no-print-directory test-all
 
 test-all: all build/unit-tests build/asan/unit-tests build/asan/bin/task-app build/asan/bin/mock-llm \
-		build/asan/bin/toml-decode build/asan/bin/mipro build/tsan/bin/task-app
+		build/asan/bin/toml-decode build/asan/bin/mipro build/tsan/bin/task-app \
+		$(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
 	@tests/run-all.sh
 
 build/tpe-bench: $(call objs,rel,bench/tpe_bench.c lib/tpe.c lib/util.c)

@@ -47,9 +47,19 @@ static int split_url(const char *url, struct parts *p)
     if (p->query && plen == 0) {
         char *slash = strchr(p->query, '/');
         if (slash) {
+            /* "?cid=x/v1/chat?y=1": the moved path ends at its own '?', whose
+             * parameters join the query. */
+            char *q2 = strchr(slash, '?');
             free(p->path);
-            p->path = xstrdup(slash);
+            p->path = xstrndup(slash, q2 ? (size_t)(q2 - slash) : strlen(slash));
+            char *params = q2 ? xstrdup(q2 + 1) : NULL;
             *slash = '\0';
+            if (params && *params) {
+                char *joined = *p->query ? xasprintf("%s&%s", p->query, params) : xstrdup(params);
+                free(p->query);
+                p->query = joined;
+            }
+            free(params);
         }
     }
     return 0;

@@ -416,6 +416,7 @@ static int parse_key(parser *p, keypath *k)
         skip_ws(p);
         if (k->n == MAX_KEY_PARTS) {
             fail(p, "key has more than %d parts", MAX_KEY_PARTS);
+            key_free(k);
             return -1;
         }
         char c = peek(p, 0);
@@ -423,6 +424,7 @@ static int parse_key(parser *p, keypath *k)
         if (c == '"' || c == '\'') {
             if (parse_string(p, &b, 0) != 0) {
                 buf_free(&b);
+                key_free(k);
                 return -1;
             }
         } else if (is_bare(c)) {
@@ -432,6 +434,7 @@ static int parse_key(parser *p, keypath *k)
             buf_append(&b, p->s + s, p->i - s);
         } else {
             buf_free(&b);
+            key_free(k);
             if (eof(p) || at_newline(p))
                 fail(p, "expected a key");
             else

@@ -76,6 +76,7 @@ void buf_reserve(buf *b, size_t extra)
         cap *= 2;
     b->data = xrealloc(b->data, cap);
     b->cap = cap;
+    b->data[b->len] = '\0'; /* a reserved buffer is already a valid (empty) string */
 }
 
 void buf_append(buf *b, const void *p, size_t n)

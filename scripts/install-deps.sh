@@ -5,7 +5,7 @@
 set -euo pipefail
 
 need=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libcsv-dev uuid-dev
-      python3 curl ca-certificates shellcheck)
+      python3 curl ca-certificates shellcheck clang libclang-rt-14-dev)
 missing=()
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for p in "${need[@]}"; do

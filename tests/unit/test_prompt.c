@@ -30,6 +30,16 @@ TEST(render_placeholders_and_braces)
     free(s);
 }
 
+TEST(render_empty_template)
+{
+    /* found by fuzzing: an empty template gave an unterminated string */
+    char *unknown = NULL;
+    int m = 0;
+    char *s = prompt_render("", 0, &V, &unknown, &m);
+    CHECK_STR(s, "");
+    free(s);
+}
+
 TEST(render_unknown_placeholder_is_named)
 {
     char *unknown = NULL;

@@ -26,6 +26,8 @@ TEST(url_normalisation_table)
     norm("https://host?cid=x/v1/chat/completions", "https://host/v1/chat/completions?cid=x");
     norm("https://host/?cid=x", "https://host/v1/chat/completions?cid=x");
     norm("http://h/v1#frag", "http://h/v1/chat/completions");
+    /* found by fuzzing: a second '?' inside the misplaced path */
+    norm("https://h?cid=x/v1/chat/completions?y=1", "https://h/v1/chat/completions?cid=x&y=1");
     CHECK(llmurl_normalize("ftp://h/v1") == NULL);
     CHECK(llmurl_normalize("not a url") == NULL);
     CHECK(llmurl_normalize("http://") == NULL);

@@ -1,0 +1,57 @@
+/* libFuzzer target: a POST /rollout body -> validation and prompt rendering
+ * (rollout_prepare), then a response built from a fixed reply. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rollout.h"
+
+static dataset *ds;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    char err[512];
+    const char *dir = getenv("B77_DATA_DIR");
+    ds = dataset_load(dir ? dir : "dataset", 1, err, sizeof err);
+    if (!ds)
+        abort();
+    json_object_seed(1);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
+{
+    json_error_t e;
+    json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &e);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return 0;
+    }
+    rollout_defaults def = {"http://127.0.0.1:9/v1", "m", 1, (int)(size & 1), (int)(size & 2), 600};
+    rollout r;
+    verr ve = {0};
+    if (rollout_prepare(body, ds, &def, &r, &ve) == 0) {
+        const char *reply = "{\"choices\":[{\"message\":{\"content\":\"card_arrival\"}}]}";
+        llm_reply rep;
+        char err[200];
+        if (reply_parse(reply, strlen(reply), OUTPUT_TEXT, &rep, err, sizeof err) == 0) {
+            rollout_stats st = {1, 1};
+            json_t *resp = rollout_response(&r, ds, &rep, &st);
+            if (!resp)
+                abort(); /* every valid request must produce a response */
+            char *s = json_dumps(resp, JSON_COMPACT);
+            free(s);
+            json_decref(resp);
+            reply_free(&rep);
+        }
+        rollout_free(&r);
+    } else {
+        json_t *b = verr_body(&ve);
+        if (!b)
+            abort();
+        json_decref(b);
+    }
+    json_decref(body);
+    return 0;
+}
