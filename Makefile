@@ -26,7 +26,7 @@ SERVER_NOMAIN = $(filter-out server/main.c,$(SERVER_SRC))
 BANKING77_SOURCE ?= $(wildcard ../shared/banking77)
 export BANKING77_SOURCE
 
-.PHONY: all run test test-all deps dataset clean help format bench-tpe fuzz
+.PHONY: all run test test-all deps dataset clean help format bench-tpe fuzz soak
 .DEFAULT_GOAL := all
 
 all: bin/task-app bin/mock-llm bin/toml-decode bin/mipro
@@ -39,6 +39,7 @@ help:
 	@echo "make deps       install the missing Debian packages"
 	@echo "make bench-tpe  the C TPE against Optuna and random search"
 	@echo "make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each"
+	@echo "make soak       10 minutes at 200 rollouts in flight with faults injected"
 	@echo "make clean      remove build outputs"
 
 deps:
@@ -148,6 +149,10 @@ bench-tpe: build/tpe-bench
 	@build/tpe-bench 50 > build/tpe-c.json
 	@/usr/bin/python3 bench/tpe_optuna.py 50 > build/tpe-optuna.json
 	@python3 bench/tpe_report.py build/tpe-c.json build/tpe-optuna.json build/bench-tpe.json
+
+# 10 minutes at 200 rollouts in flight with faults injected (not in make test).
+soak: all
+	@python3 tests/soak.py $(or $(SOAK_SECONDS),600) $(or $(SOAK_CONCURRENCY),200)
 
 clean:
 	rm -rf build bin
