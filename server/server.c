@@ -20,6 +20,7 @@
 
 #include "llmurl.h"
 #include "log.h"
+#include "metrics.h"
 #include "rollout.h"
 #include "taskinfo.h"
 #include "upstream.h"
@@ -40,6 +41,7 @@ struct server {
     rollout_defaults defaults;
     llm_keys keys;
     int port;
+    metrics *metrics;
     atomic_uint inflight; /* admitted rollouts not yet answered */
     atomic_int stopping;
 };
@@ -53,6 +55,7 @@ enum route {
     ROUTE_TASK_INFO,
     ROUTE_ROLLOUT,
     ROUTE_DONE,
+    ROUTE_METRICS,
 };
 
 static const struct {
@@ -68,7 +71,12 @@ static const struct {
     {"/task_info", ROUTE_TASK_INFO, "GET, HEAD", 0},
     {"/rollout", ROUTE_ROLLOUT, "POST, OPTIONS", 0},
     {"/done", ROUTE_DONE, "POST", 0},
+    {"/metrics", ROUTE_METRICS, "GET, HEAD", 0},
 };
+
+/* Metric labels: index 0 is "other" (unknown paths), then routes[] in order. */
+static const char *const route_labels[] = {"other", "/", "/health", "/health/rollout", "/info",
+                                           "/task_info", "/rollout", "/done", "/metrics"};
 
 enum state { ST_NEW, ST_BODY, ST_PARKED, ST_ANSWERED };
 
@@ -80,6 +88,7 @@ struct request {
     char *path;
     int status;
     size_t route; /* index into routes[] */
+    int routed;   /* route is set */
     enum state state;
     const char *key;  /* the allowed key the caller sent (owned by auth) */
     buf body;
@@ -165,6 +174,23 @@ static enum MHD_Result reply_too_large(struct request *rq)
                  detail("request body larger than the %zu-byte limit (--max-body)",
                         rq->srv->cfg->max_body),
                  NULL);
+}
+
+static enum MHD_Result reply_metrics(struct request *rq)
+{
+    buf text = {0};
+    metrics_render(rq->srv->metrics, atomic_load(&rq->srv->inflight), &text);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(text.len, text.data, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        buf_free(&text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
+    enum MHD_Result r = MHD_queue_response(rq->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    rq->status = MHD_HTTP_OK;
+    rq->state = ST_ANSWERED;
+    return r;
 }
 
 /* ---- simple routes ------------------------------------------------------ */
@@ -368,7 +394,18 @@ static enum MHD_Result finish_rollout(struct request *rq)
 {
     upcall *c = &rq->call;
     rollout *ro = &rq->ro;
+    metrics *mt = rq->srv->metrics;
     char msg[400];
+    char outcome[16];
+    if (c->result == UPCALL_HTTP)
+        snprintf(outcome, sizeof outcome, "%ld", c->status);
+    metrics_upstream(mt, c->attempts,
+                     c->result == UPCALL_DEADLINE    ? "deadline"
+                     : c->result == UPCALL_ABORTED   ? "aborted"
+                     : c->result == UPCALL_TRANSPORT ? "transport"
+                     : (c->status >= 200 && c->status < 300) ? "ok"
+                                                             : outcome,
+                     c->finished - c->started);
     switch (c->result) {
     case UPCALL_DEADLINE:
         log_warn("rollout %s: deadline of %.1f s passed after %d LLM attempts", ro->run_id,
@@ -409,6 +446,11 @@ static enum MHD_Result finish_rollout(struct request *rq)
                      detail("LLM at %s returned HTTP %ld but %s", ro->call_url, c->status, msg),
                      NULL);
     }
+    metrics_tokens(mt, (long)json_integer_value(json_object_get(r.usage, "prompt_tokens")),
+                   (long)json_integer_value(json_object_get(r.usage, "completion_tokens")),
+                   (long)json_integer_value(json_object_get(r.usage, "total_tokens")));
+    const char *label = dataset_label_name(rq->srv->ds, dataset_label(rq->srv->ds, ro->split, ro->row));
+    metrics_rollout(mt, reply_matches(r.predicted, label), r.predicted != NULL);
     rollout_stats st = {.attempts = c->attempts, .llm_ms = c->finished - c->started};
     json_t *body = rollout_response(ro, rq->srv->ds, &r, &st);
     reply_free(&r);
@@ -474,6 +516,8 @@ static enum MHD_Result dispatch(struct request *rq)
         return handle_task_info(rq);
     case ROUTE_DONE:
         return reply(rq, MHD_HTTP_OK, json_pack("{s:b,s:s}", "ok", 1, "service", "banking77"), NULL);
+    case ROUTE_METRICS:
+        return reply_metrics(rq);
     case ROUTE_ROLLOUT:
         if (strcmp(rq->method, "OPTIONS") == 0)
             return reply(rq, MHD_HTTP_NO_CONTENT, NULL, MHD_HTTP_HEADER_ALLOW, "POST, OPTIONS", NULL);
@@ -498,6 +542,8 @@ static enum MHD_Result on_first_call(struct request *rq)
                      detail("method %s not allowed on %s (allowed: %s)", rq->method, rq->path,
                             routes[ri].allow),
                      MHD_HTTP_HEADER_ALLOW, routes[ri].allow, NULL);
+    rq->route = ri;
+    rq->routed = 1;
     struct auth_scan scan = {.auth = s->auth};
     MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, scan_header, &scan);
     rq->key = scan.key;
@@ -507,7 +553,6 @@ static enum MHD_Result on_first_call(struct request *rq)
         if (!rq->key)
             return reply_unauthorized(rq);
     }
-    rq->route = ri;
     if (routes[ri].route == ROUTE_ROLLOUT) {
         const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -578,6 +623,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     else
         log_info("%s %s %d %lldms run_id=%s (connection ended early: code %d)", rq->method,
                  rq->path, rq->status, (long long)ms, run_id, (int)toe);
+    metrics_request(s->metrics, rq->routed ? (int)rq->route + 1 : 0, rq->status, ms);
     if (rq->counted)
         atomic_fetch_sub(&s->inflight, 1);
     curl_slist_free_all(rq->headers);
@@ -616,6 +662,7 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
         .max_time_cap_s = cfg->max_time_s,
     };
     s->keys = (llm_keys){cfg->openai_key, cfg->groq_key, cfg->llm_api_key};
+    s->metrics = metrics_new(route_labels, (int)B77_ARRAY_LEN(route_labels));
     upstream_opts uo = {
         .max_connections = cfg->max_inflight,
         .connect_timeout_ms = cfg->connect_timeout_ms,
@@ -625,6 +672,7 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
     };
     s->up = upstream_new(&uo);
     if (!s->up) {
+        metrics_free(s->metrics);
         free(s);
         return NULL;
     }
@@ -638,6 +686,7 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
     if (gai != 0) {
         log_error("cannot resolve --host %s: %s", cfg->host, gai_strerror(gai));
         upstream_free(s->up);
+        metrics_free(s->metrics);
         free(s);
         return NULL;
     }
@@ -657,6 +706,7 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
         log_error("cannot listen on %s:%d (is the port in use? try --port 0 for a free one)",
                   cfg->host, cfg->port);
         upstream_free(s->up);
+        metrics_free(s->metrics);
         free(s);
         return NULL;
     }
@@ -697,5 +747,6 @@ void server_stop(server *s, int grace_s)
     }
     upstream_free(s->up);
     MHD_stop_daemon(s->daemon);
+    metrics_free(s->metrics);
     free(s);
 }

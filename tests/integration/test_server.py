@@ -524,6 +524,32 @@ def shutdown_grace_expiry_answers_503():
         eq(mock.stop(), 0, "mock exit code")
 
 
+@test
+def metrics_in_prometheus_format():
+    a = Env.app
+    eq(request(a, "GET", "/metrics", key=None).status, 401)
+    def value(text, line_start):
+        for l in text.splitlines():
+            if l.startswith(line_start + " "):
+                return float(l.split()[-1])
+        return 0.0
+    before = request(a, "GET", "/metrics").body.decode()
+    rollout(a, 7)
+    rollout(a, 8, config={"model": "mock+fault=500"})
+    r = request(a, "GET", "/metrics")
+    eq(r.status, 200)
+    ok(r.header("Content-Type").startswith("text/plain"), "text format")
+    after = r.body.decode()
+    for name, delta in (('b77_requests_total{route="/rollout",status="200"}', 1),
+                        ('b77_requests_total{route="/rollout",status="502"}', 1),
+                        ('b77_upstream_results_total{result="500"}', 1),
+                        ("b77_upstream_calls_total", 2)):
+        eq(value(after, name) - value(before, name), delta, name)
+    ok(value(after, 'b77_tokens_total{kind="total"}') > value(before, 'b77_tokens_total{kind="total"}'), "tokens")
+    ok('b77_request_duration_seconds_bucket{route="/rollout",le="+Inf"}' in after, "histogram")
+    ok("b77_rollouts_inflight 0" in after, "gauge")
+
+
 # ---- logs ------------------------------------------------------------------------
 
 @test
