@@ -26,7 +26,7 @@ SERVER_NOMAIN = $(filter-out server/main.c,$(SERVER_SRC))
 BANKING77_SOURCE ?= $(wildcard ../shared/banking77)
 export BANKING77_SOURCE
 
-.PHONY: all run test test-all deps dataset clean help format bench-tpe fuzz soak
+.PHONY: all run test test-all deps dataset clean help format bench bench-tpe fuzz soak
 .DEFAULT_GOAL := all
 
 all: bin/task-app bin/mock-llm bin/toml-decode bin/mipro
@@ -37,6 +37,7 @@ help:
 	@echo "make test       install what is missing, fetch the dataset, run every test"
 	@echo "make dataset    fetch and verify the Banking77 CSVs into dataset/"
 	@echo "make deps       install the missing Debian packages"
+	@echo "make bench      throughput, latency, CPU, memory, start-up (wrk + nginx)"
 	@echo "make bench-tpe  the C TPE against Optuna and random search"
 	@echo "make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each"
 	@echo "make soak       10 minutes at 200 rollouts in flight with faults injected"
@@ -149,6 +150,13 @@ bench-tpe: build/tpe-bench
 	@build/tpe-bench 50 > build/tpe-c.json
 	@/usr/bin/python3 bench/tpe_optuna.py 50 > build/tpe-optuna.json
 	@python3 bench/tpe_report.py build/tpe-c.json build/tpe-optuna.json build/bench-tpe.json
+
+# Throughput, latency, CPU, memory and start-up against nginx and the mock
+# (wrk and nginx from Debian, installed here when missing). Under 5 minutes.
+bench: all dataset
+	@for p in wrk nginx-light; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || \
+		{ $$( [ "$$(id -u)" -eq 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; }; done
+	@python3 bench/bench.py
 
 # 10 minutes at 200 rollouts in flight with faults injected (not in make test).
 soak: all

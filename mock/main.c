@@ -56,7 +56,15 @@ static struct {
     struct fault_spec fault;
     double fault_rate;
     unsigned threads;
-} opt = {"127.0.0.1", 0, 0, {F_NONE, -1, 0}, 1.0, 2};
+    int fixed; /* one canned reply, the body unread: an upstream that costs nothing */
+} opt = {"127.0.0.1", 0, 0, {F_NONE, -1, 0}, 1.0, 2, 0};
+
+#define FIXED_REPLY                                                                              \
+    "{\"id\":\"chatcmpl-fixed\",\"object\":\"chat.completion\",\"created\":0,\"model\":\"mock\","   \
+    "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{" \
+    "\"id\":\"call_0\",\"type\":\"function\",\"function\":{\"name\":\"banking77_classify\","         \
+    "\"arguments\":\"{\\\"intent\\\":\\\"card_arrival\\\"}\"}}]},\"finish_reason\":\"tool_calls\"}],"      \
+    "\"usage\":{\"prompt_tokens\":600,\"completion_tokens\":8,\"total_tokens\":608}}"
 
 /* What GET /mock/stats reports: how many completions were asked for, and
  * the credential headers of the last one (so tests can check what a client
@@ -461,7 +469,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     pthread_mutex_unlock(&last_lock);
     long latency = opt.latency_ms;
     const char *hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Mock-Fault");
-    answer(r, r->body.data ? r->body.data : "", r->body.len, hdr, &latency);
+    if (opt.fixed) {
+        r->status = 200;
+        r->retry_after = -1;
+        r->resp = xstrdup(FIXED_REPLY);
+    } else {
+        answer(r, r->body.data ? r->body.data : "", r->body.len, hdr, &latency);
+    }
     if (latency <= 0)
         return send_prepared(r);
     r->due = now_ms() + latency;
@@ -506,6 +520,8 @@ static void usage(FILE *out)
         "  --fault SPEC        inject a fault into replies (see below)\n"
         "  --fault-rate R      fraction of requests that get --fault, 0..1 (default 1)\n"
         "  --threads N         HTTP threads (default 2)\n"
+        "  --fixed             answer every request with one canned tool call, without\n"
+        "                      reading it (an upstream that costs nothing, for benchmarks)\n"
         "  --log-level LEVEL   debug, info, warn, error or off (default warn)\n"
         "  -h, --help          show this help\n"
         "\n"
@@ -530,6 +546,7 @@ int main(int argc, char **argv)
         {"latency-ms", required_argument, 0, 'l'}, {"fault", required_argument, 0, 'f'},
         {"fault-rate", required_argument, 0, 'r'}, {"threads", required_argument, 0, 't'},
         {"log-level", required_argument, 0, 'L'}, {"help", no_argument, 0, 'h'},
+        {"fixed", no_argument, 0, 'F'},
         {0, 0, 0, 0},
     };
     log_set_level(LOG_WARN);
@@ -556,6 +573,7 @@ int main(int argc, char **argv)
             log_set_level((enum log_level)lvl);
             break;
         }
+        case 'F': opt.fixed = 1; break;
         case 'h': usage(stdout); return 0;
         default: fprintf(stderr, "Try 'mock-llm --help'.\n"); return 2;
         }

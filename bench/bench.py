@@ -1,0 +1,235 @@
+"""make bench: the task app's throughput and costs, loopback only, bounded.
+
+For an instant upstream (nginx returning a fixed reply) and a 200 ms one
+(bin/mock-llm --fixed --latency-ms 200), at 16, 64, 256 and 1,024
+connections: rollouts/s, p50/p99 latency and errors from wrk, next to the
+same wrk against the upstream alone (the ceiling); server CPU per rollout;
+idle and peak RSS; start-up time; two replicas behind nginx.
+Prints one table and writes build/bench.json.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "bin")
+KEY = "bench-key"
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+TMP = tempfile.mkdtemp(prefix="b77-bench-")
+procs = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=10):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except Exception:
+            time.sleep(0.01)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def start(argv, env=None, name="p"):
+    log = open(os.path.join(TMP, name + ".log"), "wb")
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=e)
+    procs.append(p)
+    return p
+
+
+def nginx(conf_body, name):
+    port = free_port()
+    conf = os.path.join(TMP, name + ".conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1; daemon off; pid {TMP}/{name}.pid; error_log {TMP}/{name}.err;
+events {{ worker_connections 8192; }}
+http {{ access_log off; keepalive_requests 1000000; client_body_temp_path {TMP};
+  proxy_temp_path {TMP}; fastcgi_temp_path {TMP}; uwsgi_temp_path {TMP}; scgi_temp_path {TMP};
+  {conf_body.replace('PORT', str(port))} }}
+""")
+    p = start(["/usr/sbin/nginx", "-c", conf, "-p", TMP], name=name)
+    time.sleep(0.3)
+    return p, port
+
+
+# nginx reads backslash escapes inside quoted strings: double them.
+FIXED = open(os.path.join(ROOT, "bench", "fixed_reply.json")).read().strip().replace('\\', '\\\\')
+
+
+def task_app(upstream_url, extra=()):
+    port = free_port()
+    p = start([os.path.join(BIN, "task-app"), "--port", str(port), "--data-dir",
+               os.path.join(ROOT, "dataset"), "--llm-url", upstream_url, "--model", "bench",
+               "--log-level", "warn", "--max-inflight", "4096", *extra],
+              env={"ENVIRONMENT_API_KEY": KEY}, name=f"app-{port}")
+    wait_http(f"http://127.0.0.1:{port}/health")
+    return p, port
+
+
+def wrk(url, script, conns, env=None):
+    e = dict(os.environ, B77_KEY=KEY)
+    e.update(env or {})
+    threads = 2 if conns >= 2 else 1
+    r = subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{SECONDS}s",
+                        "--timeout", "10s", "--latency", "-s", script, url],
+                       capture_output=True, text=True, env=e)
+    out = r.stdout
+
+    def lat(pct):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            return None
+        v, u = float(m.group(1)), m.group(2)
+        return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
+    return {"rps": rps, "p50_ms": lat(50), "p99_ms": lat(99), "errors": errors, "requests": total}
+
+
+def cpu_s(p):
+    with open(f"/proc/{p.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def mem_kb(p, key):
+    with open(f"/proc/{p.pid}/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1])
+    return 0
+
+
+def startup_ms(upstream_url):
+    times = []
+    for _ in range(7):
+        port = free_port()
+        t0 = time.perf_counter()
+        p = subprocess.Popen([os.path.join(BIN, "task-app"), "--port", str(port), "--data-dir",
+                              os.path.join(ROOT, "dataset"), "--llm-url", upstream_url,
+                              "--log-level", "off"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=dict(os.environ, ENVIRONMENT_API_KEY=KEY))
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                    if s.recv(64).startswith(b"HTTP/1.1 200"):
+                        break
+            except OSError:
+                time.sleep(0.0005)
+        times.append((time.perf_counter() - t0) * 1000)
+        p.send_signal(signal.SIGTERM)
+        p.wait()
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    if not shutil.which("wrk") or not os.path.exists("/usr/sbin/nginx"):
+        print("bench: needs wrk and nginx (make bench installs them)", file=sys.stderr)
+        return 1
+    body_path = os.path.join(TMP, "upstream-body.json")
+    results = {"seconds_per_run": SECONDS, "runs": []}
+    ngx, ngx_port = nginx("server { listen 127.0.0.1:PORT; location / { default_type application/json; "
+                          f"return 200 '{FIXED}'; }} }}", "upstream")
+    instant = f"http://127.0.0.1:{ngx_port}/v1"
+    slow_port = free_port()
+    start([os.path.join(BIN, "mock-llm"), "--fixed", "--latency-ms", "200", "--port", str(slow_port)],
+          name="slow")
+    slow = f"http://127.0.0.1:{slow_port}/v1"
+    wait_http(f"http://127.0.0.1:{slow_port}/health")
+
+    # The body the task app sends upstream, for the upstream-alone runs.
+    app, app_port = task_app(instant)
+    req = urllib.request.Request(f"http://127.0.0.1:{app_port}/rollout", data=b'{"env":{"seed":1}}',
+                                 headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+    msgs = json.load(urllib.request.urlopen(req))["trajectories"][0]["steps"][0]["info"]["messages"]
+    with open(body_path, "w") as f:
+        json.dump({"model": "bench", "messages": msgs, "tool_choice": "required"}, f)
+    results["idle_rss_kb"] = mem_kb(app, "VmRSS:")
+    app.send_signal(signal.SIGTERM)
+    app.wait()
+    results["startup_ms"] = startup_ms(instant)
+
+    rows = []
+    for label, up in (("instant", instant), ("200ms", slow)):
+        app, app_port = task_app(up)
+        for conns in (16, 64, 256, 1024):
+            ceiling = wrk(up.rsplit("/v1", 1)[0], os.path.join(ROOT, "bench", "upstream.lua"), conns,
+                          env={"B77_UPSTREAM_BODY": body_path})
+            c0 = cpu_s(app)
+            got = wrk(f"http://127.0.0.1:{app_port}", os.path.join(ROOT, "bench", "rollout.lua"), conns)
+            cpu = cpu_s(app) - c0
+            got["cpu_ms_per_rollout"] = cpu * 1000 / max(got["requests"], 1)
+            row = {"upstream": label, "connections": conns, "server": got, "upstream_alone": ceiling,
+                   "ratio": got["rps"] / ceiling["rps"] if ceiling["rps"] else None}
+            rows.append(row)
+            print(f"  {label:>7} c={conns:<5} task app {got['rps']:>8.0f}/s  upstream alone "
+                  f"{ceiling['rps']:>8.0f}/s", file=sys.stderr, flush=True)
+        results.setdefault("peak_rss_kb", 0)
+        results["peak_rss_kb"] = max(results["peak_rss_kb"], mem_kb(app, "VmHWM:"))
+        app.send_signal(signal.SIGTERM)
+        app.wait()
+    results["runs"] = rows
+
+    # Two replicas behind nginx, against one, instant upstream, 64 connections.
+    a1, p1 = task_app(instant)
+    a2, p2 = task_app(instant)
+    lb, lb_port = nginx("upstream apps { server 127.0.0.1:%d; server 127.0.0.1:%d; keepalive 256; } "
+                        "server { listen 127.0.0.1:PORT; location / { proxy_pass http://apps; "
+                        "proxy_http_version 1.1; proxy_set_header Connection \"\"; } }" % (p1, p2), "lb")
+    one = wrk(f"http://127.0.0.1:{p1}", os.path.join(ROOT, "bench", "rollout.lua"), 64)
+    two = wrk(f"http://127.0.0.1:{lb_port}", os.path.join(ROOT, "bench", "rollout.lua"), 64)
+    results["replicas"] = {"one_direct": one, "two_behind_nginx": two}
+
+    print(f"\nmake bench ({SECONDS} s per run, wrk on loopback; load generator, upstream and server share 2 cores)\n")
+    print(f"{'upstream':>8} {'conns':>6} {'rollouts/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+          f"{'alone/s':>9} {'alone p99':>9} {'ratio':>6} {'cpu ms/rollout':>14}")
+    for r in rows:
+        s, u = r["server"], r["upstream_alone"]
+        print(f"{r['upstream']:>8} {r['connections']:>6} {s['rps']:>11.0f} {s['p50_ms'] or 0:>8.2f} "
+              f"{s['p99_ms'] or 0:>8.2f} {s['errors']:>7} {u['rps']:>9.0f} {u['p99_ms'] or 0:>9.2f} "
+              f"{r['ratio']:>6.2f} {s['cpu_ms_per_rollout']:>14.3f}")
+    print(f"\nstart-up (exec to first 200 on /health, both splits loaded): {results['startup_ms']:.1f} ms (median of 7)")
+    print(f"RSS: idle {results['idle_rss_kb'] / 1024:.1f} MiB, peak {results['peak_rss_kb'] / 1024:.1f} MiB (1,024 in flight)")
+    print(f"replicas (instant upstream, 64 connections): one direct {one['rps']:.0f}/s, "
+          f"two behind nginx {two['rps']:.0f}/s ({two['rps'] / one['rps']:.2f}x)")
+    print("cache hit rate: n/a (the reply cache of issue 6 is not built yet)")
+    os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
+    with open(os.path.join(ROOT, "build", "bench.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print("JSON: build/bench.json")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(TMP, ignore_errors=True)
