@@ -33,6 +33,7 @@ typedef struct rollout {
     char *model;
     enum output_mode mode;
     json_t *messages;    /* rendered, owned */
+    char *messages_json; /* the same, as JSON text */
     char *upstream_body; /* the chat-completions request, NUL-terminated */
     size_t upstream_body_len;
     double max_time_s;   /* this rollout's deadline, seconds */
@@ -58,5 +59,10 @@ typedef struct rollout_stats {
 /* Builds the 200 response (new reference) from the parsed reply. */
 json_t *rollout_response(const rollout *r, const dataset *ds, const llm_reply *reply,
                          const rollout_stats *st);
+/* The same response as JSON text (a new string), produced faster: the
+ * rendered messages, escaped once, are spliced in rather than re-encoded.
+ * NULL when the response cannot be encoded. */
+char *rollout_response_text(const rollout *r, const dataset *ds, const llm_reply *reply,
+                            const rollout_stats *st);
 
 #endif

@@ -17,6 +17,79 @@
     "\"type\":\"object\",\"properties\":{\"intent\":{\"type\":\"string\"}},\"required\":["     \
     "\"intent\"]}}}"
 
+/* Where the rendered messages go in a dump: jansson escapes the 0x01 bytes,
+ * and an unescaped quote cannot occur inside an encoded string, so the
+ * quoted marker can only be one of ours. */
+#define MARKER "\001b77:messages\001"
+#define MARKER_DUMPED "\"\\u0001b77:messages\\u0001\""
+
+/* The messages (an array of {role, content} objects of valid UTF-8) as JSON
+ * text, escaped once; jansson's encoder walks every character, which for a
+ * prompt that lists 77 intents is most of a rollout's CPU. */
+static void escape_into(buf *out, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_putc(out, '"');
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        buf_append(out, s + start, i - start);
+        switch (c) {
+        case '"': buf_puts(out, "\\\""); break;
+        case '\\': buf_puts(out, "\\\\"); break;
+        case '\n': buf_puts(out, "\\n"); break;
+        case '\r': buf_puts(out, "\\r"); break;
+        case '\t': buf_puts(out, "\\t"); break;
+        default: {
+            char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+            buf_puts(out, u);
+        }
+        }
+        start = i + 1;
+    }
+    buf_append(out, s + start, n - start);
+    buf_putc(out, '"');
+}
+
+static char *messages_text(const json_t *messages)
+{
+    buf b = {0};
+    buf_putc(&b, '[');
+    for (size_t i = 0; i < json_array_size(messages); i++) {
+        const json_t *m = json_array_get(messages, i);
+        const json_t *role = json_object_get(m, "role"), *content = json_object_get(m, "content");
+        buf_puts(&b, i ? ",{\"role\":" : "{\"role\":");
+        escape_into(&b, json_string_value(role), json_string_length(role));
+        buf_puts(&b, ",\"content\":");
+        escape_into(&b, json_string_value(content), json_string_length(content));
+        buf_putc(&b, '}');
+    }
+    buf_putc(&b, ']');
+    return buf_steal(&b);
+}
+
+/* Dumps j (which holds MARKER strings where the messages go) and puts the
+ * messages' text in their place. */
+static char *dump_with_messages(const json_t *j, const char *msgs)
+{
+    char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    if (!text)
+        return NULL;
+    buf out = {0};
+    size_t mlen = strlen(MARKER_DUMPED);
+    const char *p = text, *hit;
+    while ((hit = strstr(p, MARKER_DUMPED))) {
+        buf_append(&out, p, (size_t)(hit - p));
+        buf_puts(&out, msgs);
+        p = hit + mlen;
+    }
+    buf_puts(&out, p);
+    free(text);
+    return buf_steal(&out);
+}
+
 int rollout_parse_seed(const json_t *v, int64_t *out)
 {
     *out = 0;
@@ -136,7 +209,7 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
 {
     json_t *req = json_object();
     json_object_set_new(req, "model", json_string(r->model));
-    json_object_set(req, "messages", r->messages);
+    json_object_set_new(req, "messages", json_string(MARKER));
     if (r->mode == OUTPUT_TOOL_CALLS) {
         json_t *tool = json_loads(TOOL_JSON, 0, NULL);
         json_object_set_new(req, "tools", json_pack("[o]", tool));
@@ -179,7 +252,8 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
         json_object_set_new(req, tok_keys[i], json_integer((json_int_t)d));
         break;
     }
-    r->upstream_body = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    r->messages_json = messages_text(r->messages);
+    r->upstream_body = dump_with_messages(req, r->messages_json);
     r->upstream_body_len = strlen(r->upstream_body);
     json_decref(req);
     return 0;
@@ -329,6 +403,7 @@ void rollout_free(rollout *r)
     free(r->call_url);
     free(r->model);
     json_decref(r->messages);
+    free(r->messages_json);
     free(r->upstream_body);
     memset(r, 0, sizeof *r);
 }
@@ -341,8 +416,8 @@ static json_t *safe_string(const char *s)
     return v ? v : json_string("");
 }
 
-json_t *rollout_response(const rollout *r, const dataset *ds, const llm_reply *reply,
-                         const rollout_stats *st)
+static json_t *response(const rollout *r, const dataset *ds, const llm_reply *reply,
+                        const rollout_stats *st, json_t *msgs)
 {
     const char *split = dataset_split_name(r->split);
     const char *query = dataset_text(ds, r->split, r->row);
@@ -354,7 +429,7 @@ json_t *rollout_response(const rollout *r, const dataset *ds, const llm_reply *r
                             split);
     json_t *info = json_pack("{s:s,s:o,s:b,s:O,s:{s:s,s:s},s:i,s:I,s:O}", "expected_intent", label,
                              "predicted_intent", safe_string(reply->predicted), "correct", correct,
-                             "messages", r->messages, "meta", "inference_url", r->call_url,
+                             "messages", msgs, "meta", "inference_url", r->call_url,
                              "model", r->model, "attempts", st->attempts, "latency_ms",
                              (json_int_t)st->llm_ms, "usage", reply->usage);
     if (!reply->predicted)
@@ -374,7 +449,7 @@ json_t *rollout_response(const rollout *r, const dataset *ds, const llm_reply *r
         "reward_mean", reward, "details", details);
     json_t *trace = json_pack(
         "{s:s,s:[{s:s,s:{s:O,s:s},s:{s:O,s:O}}],s:{s:s,s:s,s:s}}", "schema_version", "3.0",
-        "event_history", "type", "lm_call", "llm_request", "messages", r->messages, "model",
+        "event_history", "type", "lm_call", "llm_request", "messages", msgs, "model",
         r->model, "llm_response", "message", reply->message, "usage", reply->usage, "metadata",
         "trace_correlation_id", r->trace_id, "run_id", r->run_id, "env", "banking77");
     json_t *resp = json_pack(
@@ -384,4 +459,21 @@ json_t *rollout_response(const rollout *r, const dataset *ds, const llm_reply *r
         r->inference_url, "pipeline_metadata", "inference_url", r->inference_url, "trace", trace,
         "aborted", 0, "ops_executed", 1);
     return resp;
+}
+
+json_t *rollout_response(const rollout *r, const dataset *ds, const llm_reply *reply,
+                         const rollout_stats *st)
+{
+    return response(r, ds, reply, st, r->messages);
+}
+
+char *rollout_response_text(const rollout *r, const dataset *ds, const llm_reply *reply,
+                            const rollout_stats *st)
+{
+    json_t *marker = json_string(MARKER);
+    json_t *j = response(r, ds, reply, st, marker);
+    json_decref(marker);
+    char *text = j ? dump_with_messages(j, r->messages_json) : NULL;
+    json_decref(j);
+    return text;
 }

@@ -101,37 +101,66 @@ struct request {
 
 /* ---- the one reply path ------------------------------------------------ */
 
-/* Sends body (stolen) with status and optional extra header pairs
- * (name, value, ..., NULL). */
-static enum MHD_Result reply(struct request *rq, unsigned status, json_t *body, ...)
+/* Sends text (a JSON document, owned; NULL for no body) with status and
+ * extra header pairs (name, value, ..., NULL). */
+static enum MHD_Result vreply_text(struct request *rq, unsigned status, char *text, va_list ap)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
-    json_decref(body);
-    if (!text && status != MHD_HTTP_NO_CONTENT) {
-        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        text = xstrdup("{\"detail\":\"internal error: cannot encode the response\"}");
-        log_error("cannot encode a response to %s %s", rq->method, rq->path);
-    }
     size_t len = text ? strlen(text) : 0;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, text ? text : (char *)"", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, text ? text : (char *)"", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         free(text);
         return MHD_NO;
     }
     if (text)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    va_list ap;
-    va_start(ap, body);
     for (const char *name; (name = va_arg(ap, const char *));) {
         const char *value = va_arg(ap, const char *);
         MHD_add_response_header(resp, name, value);
     }
-    va_end(ap);
     enum MHD_Result r = MHD_queue_response(rq->conn, status, resp);
     MHD_destroy_response(resp);
     rq->status = (int)status;
     rq->state = ST_ANSWERED;
+    return r;
+}
+
+static char *encode_or_500(struct request *rq, json_t *body, unsigned *status)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(body);
+    if (!text && *status != MHD_HTTP_NO_CONTENT) {
+        *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        text = xstrdup("{\"detail\":\"internal error: cannot encode the response\"}");
+        log_error("cannot encode a response to %s %s", rq->method, rq->path);
+    }
+    return text;
+}
+
+/* The one reply path: body (stolen) encoded as JSON, then vreply_text. */
+static enum MHD_Result reply(struct request *rq, unsigned status, json_t *body, ...)
+{
+    char *text = encode_or_500(rq, body, &status);
+    va_list ap;
+    va_start(ap, body);
+    enum MHD_Result r = vreply_text(rq, status, text, ap);
+    va_end(ap);
+    return r;
+}
+
+/* The same for a document already encoded (owned; NULL means it could not
+ * be, which is a 500). */
+static enum MHD_Result reply_text(struct request *rq, unsigned status, char *text, ...)
+{
+    if (!text) {
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        text = xstrdup("{\"detail\":\"internal error: cannot encode the response\"}");
+        log_error("cannot encode a response to %s %s", rq->method, rq->path);
+    }
+    va_list ap;
+    va_start(ap, text);
+    enum MHD_Result r = vreply_text(rq, status, text, ap);
+    va_end(ap);
     return r;
 }
 
@@ -452,9 +481,9 @@ static enum MHD_Result finish_rollout(struct request *rq)
     const char *label = dataset_label_name(rq->srv->ds, dataset_label(rq->srv->ds, ro->split, ro->row));
     metrics_rollout(mt, reply_matches(r.predicted, label), r.predicted != NULL);
     rollout_stats st = {.attempts = c->attempts, .llm_ms = c->finished - c->started};
-    json_t *body = rollout_response(ro, rq->srv->ds, &r, &st);
+    char *text = rollout_response_text(ro, rq->srv->ds, &r, &st);
     reply_free(&r);
-    return reply(rq, MHD_HTTP_OK, body, NULL);
+    return reply_text(rq, MHD_HTTP_OK, text, NULL);
 }
 
 /* ---- MHD callbacks ------------------------------------------------------ */

@@ -40,7 +40,16 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
             json_t *resp = rollout_response(&r, ds, &rep, &st);
             if (!resp)
                 abort(); /* every valid request must produce a response */
-            char *s = json_dumps(resp, JSON_COMPACT);
+            /* the spliced text must be the same document */
+            char *s = rollout_response_text(&r, ds, &rep, &st);
+            json_t *back = s ? json_loads(s, 0, NULL) : NULL;
+            if (!back || !json_equal(back, resp))
+                abort();
+            json_t *up = json_loads(r.upstream_body, 0, NULL);
+            if (!up || !json_equal(json_object_get(up, "messages"), r.messages))
+                abort();
+            json_decref(up);
+            json_decref(back);
             free(s);
             json_decref(resp);
             reply_free(&rep);

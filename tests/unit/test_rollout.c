@@ -176,6 +176,15 @@ TEST(response_has_every_field)
     rollout_stats st = {1, 5};
     json_t *resp = rollout_response(&r, data(), &rep, &st);
     CHECK(resp != NULL);
+    /* the fast text form is the same document */
+    char *text = rollout_response_text(&r, data(), &rep, &st);
+    json_t *parsed = json_loads(text, 0, NULL);
+    CHECK(parsed && json_equal(parsed, resp));
+    json_decref(parsed);
+    free(text);
+    json_t *up = json_loads(r.upstream_body, 0, NULL);
+    CHECK(up && json_equal(json_object_get(up, "messages"), r.messages));
+    json_decref(up);
     json_t *traj = json_array_get(json_object_get(resp, "trajectories"), 0);
     json_t *step = json_array_get(json_object_get(traj, "steps"), 0);
     CHECK_STR(json_string_value(json_object_get(traj, "env_id")), "banking77::test::0");
