@@ -127,47 +127,37 @@ int rollout_parse_seed(const json_t *v, int64_t *out)
     return -1;
 }
 
-/* A string field that may be absent or null; -1 (with e set) when it has
- * another type. *out is borrowed. */
-static int opt_string(const json_t *obj, const char *key, const char **out, verr *e,
-                      json_t *loc)
+/* A field of the given JSON type that may be absent or null: *out is the
+ * value (borrowed) or NULL. -1 with e set (at loc, which is stolen either
+ * way) when it has another type. */
+static int opt_field(const json_t *obj, const char *key, json_type type, const json_t **out,
+                     verr *e, json_t *loc)
 {
     const json_t *v = json_object_get(obj, key);
     *out = NULL;
-    if (!v || json_is_null(v)) {
-        json_decref(loc);
-        return 0;
-    }
-    if (!json_is_string(v)) {
+    if (v && !json_is_null(v) && json_typeof(v) != type) {
         char msg[128];
-        snprintf(msg, sizeof msg, "%s must be a string", key);
+        snprintf(msg, sizeof msg, "%s must be %s", key, type == JSON_STRING ? "a string" : "an object");
         verr_set(e, msg, "o", loc);
         return -1;
     }
     json_decref(loc);
-    *out = json_string_value(v);
+    if (v && !json_is_null(v))
+        *out = v;
     return 0;
 }
 
-/* An object field that may be absent or null; -1 when another type. */
-static int opt_object(const json_t *obj, const char *key, const json_t **out, verr *e,
-                      json_t *loc)
+static int opt_string(const json_t *obj, const char *key, const char **out, verr *e, json_t *loc)
 {
-    const json_t *v = json_object_get(obj, key);
-    *out = NULL;
-    if (!v || json_is_null(v)) {
-        json_decref(loc);
-        return 0;
-    }
-    if (!json_is_object(v)) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "%s must be an object", key);
-        verr_set(e, msg, "o", loc);
-        return -1;
-    }
-    json_decref(loc);
-    *out = v;
-    return 0;
+    const json_t *v;
+    int rc = opt_field(obj, key, JSON_STRING, &v, e, loc);
+    *out = v ? json_string_value(v) : NULL;
+    return rc;
+}
+
+static int opt_object(const json_t *obj, const char *key, const json_t **out, verr *e, json_t *loc)
+{
+    return opt_field(obj, key, JSON_OBJECT, out, e, loc);
 }
 
 static const char *first_string(const json_t *obj, const char *const *keys, size_t n,

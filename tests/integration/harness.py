@@ -138,6 +138,16 @@ def rollout(proc, seed=0, config=None, extra=None, **kw):
     return request(proc, "POST", "/rollout", body, **kw)
 
 
+def eq(a, b, what=""):
+    if a != b:
+        raise AssertionError(f"{what}: {a!r} != {b!r}")
+
+
+def ok(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "WARNING: ThreadSanitizer")
 

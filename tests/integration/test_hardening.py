@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KEY, request, rollout, run_suite, start_app, start_mock  # noqa: E402
+from harness import KEY, eq, ok, request, rollout, run_suite, start_app, start_mock  # noqa: E402
 
 TESTS = []
 
@@ -20,16 +20,6 @@ TESTS = []
 def test(fn):
     TESTS.append(fn)
     return fn
-
-
-def eq(a, b, what=""):
-    if a != b:
-        raise AssertionError(f"{what}: {a!r} != {b!r}")
-
-
-def ok(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def fds(proc):

@@ -12,7 +12,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, KEY, LOG_DIR, request, run_suite, start_app, start_mock  # noqa: E402
+from harness import BIN, KEY, LOG_DIR, eq, ok, request, run_suite, start_app, start_mock  # noqa: E402
 
 MIPRO_BIN = os.environ.get("B77_MIPRO_BIN", os.path.join(BIN, "mipro"))
 TESTS = []
@@ -26,16 +26,6 @@ def test(fn):
 class Env:
     mock = None
     app = None
-
-
-def eq(a, b, what=""):
-    if a != b:
-        raise AssertionError(f"{what}: {a!r} != {b!r}")
-
-
-def ok(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 WALKTHROUGH = """\

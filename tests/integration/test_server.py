@@ -13,7 +13,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KEY, request, rollout, run_suite, start_app, start_mock  # noqa: E402
+from harness import KEY, eq, ok, request, rollout, run_suite, start_app, start_mock  # noqa: E402
 
 TESTS = []
 
@@ -27,16 +27,6 @@ class Env:
     """Servers shared by the tests that need no special configuration."""
     mock = None
     app = None
-
-
-def eq(a, b, what=""):
-    if a != b:
-        raise AssertionError(f"{what}: {a!r} != {b!r}")
-
-
-def ok(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def assert_error(r, status):

@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, LOG_DIR, ROOT, SCRUB, run_suite  # noqa: E402
+from harness import BIN, LOG_DIR, ROOT, SCRUB, eq, ok, run_suite  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "scripts", "run_interactive.sh")
 TESTS = []
@@ -22,16 +22,6 @@ TESTS = []
 def test(fn):
     TESTS.append(fn)
     return fn
-
-
-def eq(a, b, what=""):
-    if a != b:
-        raise AssertionError(f"{what}: {a!r} != {b!r}")
-
-
-def ok(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def free_port():
