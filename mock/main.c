@@ -29,7 +29,7 @@
 
 enum fault {
     F_NONE, F_429, F_500, F_502, F_503, F_MALFORMED, F_WRONG_TOOL, F_NO_INTENT, F_TRUNCATED,
-    F_HANG, F_RESET,
+    F_HANG, F_RESET, F_TRICKLE,
 };
 
 static const struct {
@@ -39,6 +39,7 @@ static const struct {
     {"429", F_429}, {"500", F_500}, {"502", F_502}, {"503", F_503},
     {"malformed", F_MALFORMED}, {"wrong_tool", F_WRONG_TOOL}, {"no_intent", F_NO_INTENT},
     {"truncated", F_TRUNCATED}, {"hang", F_HANG}, {"reset", F_RESET},
+    {"trickle", F_TRICKLE},
 };
 
 /* A fault description: KIND[:ARG][*N] (N: only the first N attempts of the
@@ -89,6 +90,8 @@ struct mreq {
     char *resp;
     int retry_after; /* -1: none */
     int truncated;
+    int trickle_ms; /* > 0: send the body a few bytes at a time, this far apart */
+    int64_t next_chunk;
     int reset;
     int64_t due;
 };
@@ -309,6 +312,9 @@ static void answer(struct mreq *r, const char *data, size_t len, const char *fau
     case F_TRUNCATED:
         r->truncated = 1;
         break;
+    case F_TRICKLE:
+        r->trickle_ms = f.arg > 0 ? (int)f.arg : 100;
+        break;
     default:
         break;
     }
@@ -374,13 +380,41 @@ static ssize_t half_reader(void *cls, uint64_t pos, char *out, size_t max)
     return (ssize_t)n;
 }
 
+static void park(struct mreq *r, int64_t due);
+
+/* Slow trickle: TRICKLE_BYTES per chunk; between chunks the connection is
+ * parked on the timer (no thread waits, no busy loop). */
+#define TRICKLE_BYTES 16
+static ssize_t trickle_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    struct mreq *r = cls;
+    size_t len = strlen(r->resp);
+    if (pos >= len)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    int64_t now = now_ms();
+    if (now < r->next_chunk) {
+        park(r, r->next_chunk);
+        return 0;
+    }
+    size_t n = len - (size_t)pos;
+    if (n > TRICKLE_BYTES)
+        n = TRICKLE_BYTES;
+    if (n > max)
+        n = max;
+    memcpy(out, r->resp + pos, n);
+    r->next_chunk = now + r->trickle_ms;
+    return (ssize_t)n;
+}
+
 static enum MHD_Result send_prepared(struct mreq *r)
 {
     r->answered = 1;
     if (r->reset)
         return MHD_NO;
     struct MHD_Response *resp;
-    if (r->truncated) {
+    if (r->trickle_ms > 0) {
+        resp = MHD_create_response_from_callback(strlen(r->resp), TRICKLE_BYTES, trickle_reader, r, NULL);
+    } else if (r->truncated) {
         resp = MHD_create_response_from_callback(strlen(r->resp), 4096, half_reader, r->resp, NULL);
     } else {
         resp = MHD_create_response_from_buffer(strlen(r->resp), r->resp, MHD_RESPMEM_MUST_FREE);
@@ -397,6 +431,17 @@ static enum MHD_Result send_prepared(struct mreq *r)
     enum MHD_Result rc = MHD_queue_response(r->conn, r->status, resp);
     MHD_destroy_response(resp);
     return rc;
+}
+
+/* Suspends the connection until due (the timer thread resumes it). */
+static void park(struct mreq *r, int64_t due)
+{
+    r->due = due;
+    MHD_suspend_connection(r->conn);
+    pthread_mutex_lock(&timer.lock);
+    heap_push(r);
+    pthread_cond_signal(&timer.cond);
+    pthread_mutex_unlock(&timer.lock);
 }
 
 static enum MHD_Result simple(struct MHD_Connection *conn, unsigned status, const char *body)
@@ -478,13 +523,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (latency <= 0)
         return send_prepared(r);
-    r->due = now_ms() + latency;
     r->parked = 1;
-    MHD_suspend_connection(conn);
-    pthread_mutex_lock(&timer.lock);
-    heap_push(r);
-    pthread_cond_signal(&timer.cond);
-    pthread_mutex_unlock(&timer.lock);
+    park(r, now_ms() + latency);
     return MHD_YES;
 }
 
@@ -535,6 +575,7 @@ static void usage(FILE *out)
         "  truncated      the connection ends halfway through the body\n"
         "  hang           no reply for an hour\n"
         "  reset          the connection is closed without a reply\n"
+        "  trickle[:MS]   the reply arrives 16 bytes at a time, MS (100) apart\n"
         "Per request: header X-Mock-Fault: SPEC, or in the model name:\n"
         "  \"model\": \"mock+fault=429:1*1+latency=200\".\n");
 }

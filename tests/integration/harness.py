@@ -27,6 +27,7 @@ SCRUB = ("ENVIRONMENT_API_KEY", "DEV_ENVIRONMENT_API_KEY", "ENVIRONMENT_API_KEY_
 
 LOG_DIR = tempfile.mkdtemp(prefix="b77-test-")
 LOGS = []  # every log file written, for the final secret scan
+KEY_IN_RESPONSES = []  # requests whose response echoed the key
 
 
 class Proc:
@@ -126,7 +127,10 @@ def request(proc, method, path, body=None, headers=None, key=KEY, timeout=60,
         else:
             conn.request(method, path, body=body, headers=h)
         r = conn.getresponse()
-        return Response(r.status, r.getheaders(), r.read())
+        resp = Response(r.status, r.getheaders(), r.read())
+        if KEY.encode() in resp.body or any(KEY in v for _, v in resp.headers):
+            KEY_IN_RESPONSES.append(f"{method} {path} -> {resp.status}")
+        return resp
     finally:
         conn.close()
 
@@ -187,6 +191,9 @@ def run_suite(name, tests, setup):
         if KEY in text:
             failed += 1
             print(f"FAIL the environment key appears in {path}")
+    for leak in KEY_IN_RESPONSES:
+        failed += 1
+        print(f"FAIL the environment key appears in the response to {leak}")
     if failed:
         print(f"server logs kept in {LOG_DIR}")
     else:

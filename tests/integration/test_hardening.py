@@ -87,7 +87,8 @@ def settle(app, want_fds, timeout=10):
 FAULTS = {
     "429": {200, 502}, "429:1": {200, 502}, "500": {200, 502}, "502": {200, 502},
     "503": {200, 502}, "malformed": {200, 502}, "truncated": {200, 502},
-    "reset": {200, 502}, "hang": {200, 504}, "wrong_tool": {200}, "no_intent": {200},
+    "reset": {200, 502}, "hang": {200, 504}, "trickle:50": {200, 504},
+    "wrong_tool": {200}, "no_intent": {200},
 }
 
 
