@@ -263,9 +263,13 @@ static void fill_split(dataset *ds, struct split *s, csv_table *t)
     s->text = t->text;
     s->label = xmalloc((t->n ? t->n : 1) * sizeof(int));
     for (size_t i = 0; i < t->n; i++) {
-        s->label[i] = find_label(ds, t->category[i]);
-        free(t->category[i]);
+        /* grouped rows: most share the previous row's label */
+        s->label[i] = i > 0 && strcmp(t->category[i], t->category[i - 1]) == 0
+                          ? s->label[i - 1]
+                          : find_label(ds, t->category[i]);
     }
+    for (size_t i = 0; i < t->n; i++)
+        free(t->category[i]);
     free(t->category);
     memset(t, 0, sizeof *t);
 }
@@ -274,21 +278,26 @@ dataset *dataset_from_tables(csv_table *train, csv_table *test, char *err, size_
 {
     dataset *ds = xcalloc(1, sizeof *ds);
     /* Collect the distinct labels of train, then require test to match. */
-    char **all = xmalloc((train->n + 1) * sizeof(char *));
-    for (size_t i = 0; i < train->n; i++)
-        all[i] = train->category[i];
-    qsort(all, train->n, sizeof(char *), label_cmp);
+    /* Distinct labels: rows come grouped by label, so comparing with the
+     * previous row settles almost every one; at most 78 are ever kept. */
     size_t distinct = 0;
-    for (size_t i = 0; i < train->n; i++) {
-        if (i > 0 && strcmp(all[i], all[i - 1]) == 0)
+    for (size_t i = 0; i < train->n && distinct <= DATASET_NUM_LABELS; i++) {
+        const char *c = train->category[i];
+        if (i > 0 && strcmp(c, train->category[i - 1]) == 0)
+            continue;
+        size_t k = 0;
+        while (k < distinct && strcmp(ds->labels[k], c) != 0)
+            k++;
+        if (k < distinct)
             continue;
         if (distinct == DATASET_NUM_LABELS) {
             distinct++;
             break;
         }
-        ds->labels[distinct++] = xstrdup(all[i]);
+        ds->labels[distinct++] = xstrdup(c);
     }
-    free(all);
+    qsort(ds->labels, distinct < DATASET_NUM_LABELS ? distinct : DATASET_NUM_LABELS,
+          sizeof(char *), label_cmp);
     int ok = 1;
     if (distinct != DATASET_NUM_LABELS) {
         snprintf(err, errlen, "train.csv: expected %d distinct labels, found %s%zu",
