@@ -143,6 +143,45 @@ def startup_ms(upstream_url):
     return times[len(times) // 2]
 
 
+def cache_counts(port):
+    text = urllib.request.urlopen(urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics", headers={"X-API-Key": KEY})).read().decode()
+    out = {}
+    for key in ("hit", "shared", "miss"):
+        m = re.search(r'b77_cache_lookups_total\{result="%s"\} (\d+)' % key, text)
+        out[key] = int(m.group(1)) if m else 0
+    m = re.search(r"b77_upstream_calls_total (\d+)", text)
+    out["calls"] = int(m.group(1)) if m else 0
+    return out
+
+
+def cache_rates(upstream, n=500):
+    """The same n rollouts at temperature 0, twice: hit rates of each run."""
+    import concurrent.futures as cf
+    app, port = task_app(upstream)
+
+    def one(seed):
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/rollout",
+                                     data=json.dumps({"env": {"seed": seed},
+                                                      "policy": {"config": {"temperature": 0}}}).encode(),
+                                     headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+        urllib.request.urlopen(req).read()
+    rates = []
+    prev = cache_counts(port)
+    for _ in range(2):
+        with cf.ThreadPoolExecutor(16) as ex:
+            list(ex.map(one, range(n)))
+        cur = cache_counts(port)
+        d = {k: cur[k] - prev[k] for k in cur}
+        rates.append(d)
+        prev = cur
+    app.send_signal(signal.SIGTERM)
+    app.wait()
+    rate = lambda d: (d["hit"] + d["shared"]) / max(d["hit"] + d["shared"] + d["miss"], 1)
+    return {"rollouts": n, "first_hit_rate": rate(rates[0]), "second_hit_rate": rate(rates[1]),
+            "upstream_calls_second": rates[1]["calls"]}
+
+
 def main():
     if not shutil.which("wrk") or not os.path.exists("/usr/sbin/nginx"):
         print("bench: needs wrk and nginx (make bench installs them)", file=sys.stderr)
@@ -201,6 +240,8 @@ def main():
     two = wrk(f"http://127.0.0.1:{lb_port}", os.path.join(ROOT, "bench", "rollout.lua"), 64)
     results["replicas"] = {"one_direct": one, "two_behind_nginx": two}
 
+    results["cache"] = cache_rates(instant)
+
     print(f"\nmake bench ({SECONDS} s per run, wrk on loopback; load generator, upstream and server share 2 cores)\n")
     print(f"{'upstream':>8} {'conns':>6} {'rollouts/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
           f"{'alone/s':>9} {'alone p99':>9} {'ratio':>6} {'cpu ms/rollout':>14}")
@@ -213,7 +254,10 @@ def main():
     print(f"RSS: idle {results['idle_rss_kb'] / 1024:.1f} MiB, peak {results['peak_rss_kb'] / 1024:.1f} MiB (1,024 in flight)")
     print(f"replicas (instant upstream, 64 connections): one direct {one['rps']:.0f}/s, "
           f"two behind nginx {two['rps']:.0f}/s ({two['rps'] / one['rps']:.2f}x)")
-    print("cache hit rate: n/a (the reply cache of issue 6 is not built yet)")
+    c = results["cache"]
+    print(f"cache (temperature 0, {c['rollouts']} rollouts run twice): first run hit rate "
+          f"{c['first_hit_rate']:.0%}, repeated run {c['second_hit_rate']:.0%} "
+          f"({c['upstream_calls_second']} upstream calls in the repeat)")
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     with open(os.path.join(ROOT, "build", "bench.json"), "w") as f:
         json.dump(results, f, indent=2)

@@ -37,6 +37,7 @@ typedef struct rollout {
     char *upstream_body; /* the chat-completions request, NUL-terminated */
     size_t upstream_body_len;
     double max_time_s;   /* this rollout's deadline, seconds */
+    int temperature_zero; /* the request asked for temperature 0 */
 } rollout;
 
 /* Validates body (a JSON object) and fills *out. Returns 0, or -1 with a
@@ -54,6 +55,7 @@ int rollout_parse_seed(const json_t *v, int64_t *out);
 typedef struct rollout_stats {
     int attempts;     /* upstream calls made, retries included */
     int64_t llm_ms;   /* time spent waiting for the LLM */
+    const char *cache; /* "hit", "shared", "miss" or "off" */
 } rollout_stats;
 
 /* Builds the 200 response (new reference) from the parsed reply. */

@@ -226,6 +226,7 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
             return -1;
         }
         json_object_set(req, "temperature", (json_t *)temp);
+        r->temperature_zero = json_number_value(temp) == 0.0;
     }
     static const char *tok_keys[] = {"max_completion_tokens", "max_tokens"};
     for (size_t i = 0; i < B77_ARRAY_LEN(tok_keys); i++) {
@@ -424,6 +425,7 @@ static json_t *response(const rollout *r, const dataset *ds, const llm_reply *re
                              (json_int_t)st->llm_ms, "usage", reply->usage);
     if (!reply->predicted)
         json_object_set_new(info, "reason", safe_string(reply->reason));
+    json_object_set_new(info, "cache", json_string(st->cache ? st->cache : "off"));
     json_t *step = json_pack("{s:O,s:O,s:f,s:b,s:o}", "obs", obs, "tool_calls", reply->tool_calls,
                              "reward", reward, "done", 1, "info", info);
     char env_id[96];

@@ -29,6 +29,9 @@ typedef struct server_config {
     int idle_timeout_s;        /* idle client connections are closed after this */
     int grace_s;               /* shutdown: how long in-flight rollouts may finish */
     int check_counts;          /* require the published row counts */
+    int cache_mode;            /* 0 off, 1 auto (temperature 0 only), 2 on */
+    size_t cache_bytes;        /* reply cache bound */
+    const char *cache_file;    /* persist the cache here, or NULL */
 } server_config;
 
 /* Fills cfg from argv and the environment. Returns 0 to run, 1 when the

@@ -47,6 +47,11 @@ static void usage(FILE *out)
         "  --grace S              on SIGTERM/SIGINT, let rollouts finish this long (default 30)\n"
         "  --log-level LEVEL      debug, info, warn, error or off (default info)\n"
         "  --any-row-count        accept CSVs whose row counts differ from Banking77's\n"
+        "  --cache MODE           reuse LLM replies: auto (requests with temperature 0; the\n"
+        "                         default), on (every request) or off; identical requests in\n"
+        "                         flight at once share one call either way unless off\n"
+        "  --cache-bytes N        bound of the reply cache (default 67108864)\n"
+        "  --cache-file PATH      keep the cache in PATH across restarts\n"
         "  -h, --help             show this help\n"
         "\n"
         "Environment:\n"
@@ -95,7 +100,7 @@ int options_parse(server_config *cfg, int argc, char **argv)
     enum {
         O_HOST = 256, O_PORT, O_DATA, O_SPLIT, O_INFLIGHT, O_CONNS, O_THREADS, O_BODY, O_URL,
         O_MODEL, O_MAXTIME, O_UPTIMEOUT, O_CONNTIMEOUT, O_RETRIES, O_SHORT, O_TOOLCHOICE,
-        O_IDLE, O_GRACE, O_LOG, O_ANYCOUNT,
+        O_IDLE, O_GRACE, O_LOG, O_ANYCOUNT, O_CACHE, O_CACHE_BYTES, O_CACHE_FILE,
     };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST},
@@ -118,6 +123,9 @@ int options_parse(server_config *cfg, int argc, char **argv)
         {"grace", required_argument, 0, O_GRACE},
         {"log-level", required_argument, 0, O_LOG},
         {"any-row-count", no_argument, 0, O_ANYCOUNT},
+        {"cache", required_argument, 0, O_CACHE},
+        {"cache-bytes", required_argument, 0, O_CACHE_BYTES},
+        {"cache-file", required_argument, 0, O_CACHE_FILE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -137,6 +145,8 @@ int options_parse(server_config *cfg, int argc, char **argv)
         .idle_timeout_s = 60,
         .grace_s = 30,
         .check_counts = 1,
+        .cache_mode = 1,
+        .cache_bytes = 64u << 20,
     };
     cfg->openai_key = env("OPENAI_API_KEY");
     cfg->groq_key = env("GROQ_API_KEY");
@@ -223,6 +233,23 @@ int options_parse(server_config *cfg, int argc, char **argv)
             break;
         }
         case O_ANYCOUNT: cfg->check_counts = 0; break;
+        case O_CACHE:
+            if (strcmp(optarg, "off") == 0) {
+                cfg->cache_mode = 0;
+            } else if (strcmp(optarg, "auto") == 0) {
+                cfg->cache_mode = 1;
+            } else if (strcmp(optarg, "on") == 0) {
+                cfg->cache_mode = 2;
+            } else {
+                fprintf(stderr, "task-app: --cache must be auto, on or off\n");
+                return -1;
+            }
+            break;
+        case O_CACHE_BYTES:
+            if (parse_long("--cache-bytes", optarg, 0, 1L << 40, &v)) return -1;
+            cfg->cache_bytes = (size_t)v;
+            break;
+        case O_CACHE_FILE: cfg->cache_file = optarg; break;
         case 'h': usage(stdout); return 1;
         default:
             fprintf(stderr, "Try 'task-app --help'.\n");

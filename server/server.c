@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "llmurl.h"
 #include "log.h"
 #include "metrics.h"
@@ -42,6 +43,7 @@ struct server {
     llm_keys keys;
     int port;
     metrics *metrics;
+    cache *cache; /* NULL when --cache off */
     atomic_uint inflight; /* admitted rollouts not yet answered */
     atomic_int stopping;
 };
@@ -97,6 +99,10 @@ struct request {
     rollout ro;
     upcall call;
     struct curl_slist *headers;
+    const char *cache_state; /* "hit", "shared", "miss", or NULL (not cached) */
+    cache_key ckey;
+    int leader; /* other identical requests wait for this one's call... */
+    int shared; /* ...and have been handed its result */
 };
 
 /* ---- the one reply path ------------------------------------------------ */
@@ -209,6 +215,21 @@ static enum MHD_Result reply_metrics(struct request *rq)
 {
     buf text = {0};
     metrics_render(rq->srv->metrics, atomic_load(&rq->srv->inflight), &text);
+    if (rq->srv->cache) {
+        cache_stats cs = cache_get_stats(rq->srv->cache);
+        buf_printf(&text,
+                   "# HELP b77_cache_lookups_total Reply-cache lookups: hit (no call), shared (waited "
+                   "for an identical call in flight), miss (called).\n"
+                   "# TYPE b77_cache_lookups_total counter\n"
+                   "b77_cache_lookups_total{result=\"hit\"} %lu\n"
+                   "b77_cache_lookups_total{result=\"shared\"} %lu\n"
+                   "b77_cache_lookups_total{result=\"miss\"} %lu\n"
+                   "# HELP b77_cache_entries Replies held by the cache.\n# TYPE b77_cache_entries gauge\n"
+                   "b77_cache_entries %lu\n"
+                   "# HELP b77_cache_bytes Bytes held by the cache.\n# TYPE b77_cache_bytes gauge\n"
+                   "b77_cache_bytes %zu\n",
+                   cs.hits, cs.shared, cs.misses, cs.entries, cs.bytes);
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(text.len, text.data, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         buf_free(&text);
@@ -347,6 +368,8 @@ static struct curl_slist *upstream_headers(const server *s, const rollout *ro, c
     return h;
 }
 
+static enum MHD_Result finish_rollout(struct request *rq);
+
 static enum MHD_Result start_rollout(struct request *rq)
 {
     server *s = rq->srv;
@@ -394,10 +417,60 @@ static enum MHD_Result start_rollout(struct request *rq)
     rq->call.done = on_upcall_done;
     rq->call.arg = rq;
     rq->state = ST_PARKED;
+    int cached = s->cache && (s->cfg->cache_mode == 2 || rq->ro.temperature_zero);
+    if (cached) {
+        rq->ckey = cache_key_for(rq->ro.call_url, rq->ro.upstream_body, rq->ro.upstream_body_len);
+        char *hit;
+        size_t len;
+        if (cache_get(s->cache, rq->ckey, &hit, &len)) {
+            /* Answered from the cache: no upstream call at all. */
+            rq->cache_state = "hit";
+            rq->call.result = UPCALL_HTTP;
+            rq->call.status = 200;
+            buf_append(&rq->call.reply, hit, len);
+            free(hit);
+            rq->call.started = rq->call.finished = now_ms();
+            return finish_rollout(rq);
+        }
+    }
     /* Suspend first: the call may finish (and resume) before we return. */
     MHD_suspend_connection(rq->conn);
+    if (cached) {
+        if (cache_join(s->cache, rq->ckey, rq)) {
+            /* The same call is already running: wait for its reply. */
+            rq->cache_state = "shared";
+            cache_count(s->cache, 0, 1);
+            return MHD_YES;
+        }
+        rq->cache_state = "miss";
+        rq->leader = 1;
+        cache_count(s->cache, 1, 0);
+    }
     upstream_submit(s->up, &rq->call);
     return MHD_YES;
+}
+
+/* The leader of a shared call hands its result to the requests that waited
+ * for it (a copy each) and wakes them; they answer on their own threads. */
+static void share_with_waiters(struct request *rq)
+{
+    if (rq->shared)
+        return;
+    rq->shared = 1;
+    size_t n;
+    void **waiters = cache_finish(rq->srv->cache, rq->ckey, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct request *w = waiters[i];
+        w->call.result = rq->call.result;
+        w->call.status = rq->call.status;
+        memcpy(w->call.error, rq->call.error, sizeof w->call.error);
+        buf_reset(&w->call.reply);
+        buf_append(&w->call.reply, rq->call.reply.data ? rq->call.reply.data : "", rq->call.reply.len);
+        w->call.attempts = 0;
+        w->call.started = w->call.finished = now_ms();
+        MHD_resume_connection(w->conn);
+    }
+    free(waiters);
 }
 
 /* The upstream's error message, from {"error":{"message"}} or the raw body. */
@@ -426,9 +499,23 @@ static enum MHD_Result finish_rollout(struct request *rq)
     metrics *mt = rq->srv->metrics;
     char msg[400];
     char outcome[16];
+    int own_call = !rq->cache_state || rq->leader;
+    if (rq->leader) {
+        /* Store a usable reply before waking the waiters, so that a request
+         * arriving in between finds it in the cache. */
+        llm_reply probe;
+        if (c->result == UPCALL_HTTP && c->status >= 200 && c->status < 300 &&
+            reply_parse(c->reply.data ? c->reply.data : "", c->reply.len, ro->mode, &probe, msg,
+                        sizeof msg) == 0) {
+            cache_put(rq->srv->cache, rq->ckey, c->reply.data, c->reply.len);
+            reply_free(&probe);
+        }
+        share_with_waiters(rq);
+    }
     if (c->result == UPCALL_HTTP)
         snprintf(outcome, sizeof outcome, "%ld", c->status);
-    metrics_upstream(mt, c->attempts,
+    if (own_call)
+        metrics_upstream(mt, c->attempts,
                      c->result == UPCALL_DEADLINE    ? "deadline"
                      : c->result == UPCALL_ABORTED   ? "aborted"
                      : c->result == UPCALL_TRANSPORT ? "transport"
@@ -475,12 +562,14 @@ static enum MHD_Result finish_rollout(struct request *rq)
                      detail("LLM at %s returned HTTP %ld but %s", ro->call_url, c->status, msg),
                      NULL);
     }
-    metrics_tokens(mt, (long)json_integer_value(json_object_get(r.usage, "prompt_tokens")),
-                   (long)json_integer_value(json_object_get(r.usage, "completion_tokens")),
-                   (long)json_integer_value(json_object_get(r.usage, "total_tokens")));
+    if (own_call) /* a reply from the cache or another call cost no tokens */
+        metrics_tokens(mt, (long)json_integer_value(json_object_get(r.usage, "prompt_tokens")),
+                       (long)json_integer_value(json_object_get(r.usage, "completion_tokens")),
+                       (long)json_integer_value(json_object_get(r.usage, "total_tokens")));
     const char *label = dataset_label_name(rq->srv->ds, dataset_label(rq->srv->ds, ro->split, ro->row));
     metrics_rollout(mt, reply_matches(r.predicted, label), r.predicted != NULL);
-    rollout_stats st = {.attempts = c->attempts, .llm_ms = c->finished - c->started};
+    rollout_stats st = {.attempts = c->attempts, .llm_ms = c->finished - c->started,
+                        .cache = rq->cache_state ? rq->cache_state : "off"};
     char *text = rollout_response_text(ro, rq->srv->ds, &r, &st);
     reply_free(&r);
     return reply_text(rq, MHD_HTTP_OK, text, NULL);
@@ -653,6 +742,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         log_info("%s %s %d %lldms run_id=%s (connection ended early: code %d)", rq->method,
                  rq->path, rq->status, (long long)ms, run_id, (int)toe);
     metrics_request(s->metrics, rq->routed ? (int)rq->route + 1 : 0, rq->status, ms);
+    if (rq->leader) /* however this request ended, nobody may wait on it forever */
+        share_with_waiters(rq);
     if (rq->counted)
         atomic_fetch_sub(&s->inflight, 1);
     curl_slist_free_all(rq->headers);
@@ -692,6 +783,16 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
     };
     s->keys = (llm_keys){cfg->openai_key, cfg->groq_key, cfg->llm_api_key};
     s->metrics = metrics_new(route_labels, (int)B77_ARRAY_LEN(route_labels));
+    if (cfg->cache_mode) {
+        char err[300];
+        s->cache = cache_new(cfg->cache_bytes, cfg->cache_file, err, sizeof err);
+        if (!s->cache) {
+            log_error("%s", err);
+            metrics_free(s->metrics);
+            free(s);
+            return NULL;
+        }
+    }
     upstream_opts uo = {
         .max_connections = cfg->max_inflight,
         .connect_timeout_ms = cfg->connect_timeout_ms,
@@ -702,6 +803,7 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
     s->up = upstream_new(&uo);
     if (!s->up) {
         metrics_free(s->metrics);
+        cache_free(s->cache);
         free(s);
         return NULL;
     }
@@ -716,6 +818,7 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
         log_error("cannot resolve --host %s: %s", cfg->host, gai_strerror(gai));
         upstream_free(s->up);
         metrics_free(s->metrics);
+        cache_free(s->cache);
         free(s);
         return NULL;
     }
@@ -736,6 +839,7 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
                   cfg->host, cfg->port);
         upstream_free(s->up);
         metrics_free(s->metrics);
+        cache_free(s->cache);
         free(s);
         return NULL;
     }
@@ -777,5 +881,6 @@ void server_stop(server *s, int grace_s)
     upstream_free(s->up);
     MHD_stop_daemon(s->daemon);
     metrics_free(s->metrics);
+    cache_free(s->cache);
     free(s);
 }

@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         llm_reply rep;
         char err[200];
         if (reply_parse(reply, strlen(reply), OUTPUT_TEXT, &rep, err, sizeof err) == 0) {
-            rollout_stats st = {1, 1};
+            rollout_stats st = {1, 1, "off"};
             json_t *resp = rollout_response(&r, ds, &rep, &st);
             if (!resp)
                 abort(); /* every valid request must produce a response */

@@ -13,7 +13,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KEY, eq, ok, request, rollout, run_suite, start_app, start_mock  # noqa: E402
+from harness import KEY, LOG_DIR, eq, ok, request, rollout, run_suite, start_app, start_mock  # noqa: E402
 
 TESTS = []
 
@@ -538,6 +538,72 @@ def metrics_in_prometheus_format():
     ok(value(after, 'b77_tokens_total{kind="total"}') > value(before, 'b77_tokens_total{kind="total"}'), "tokens")
     ok('b77_request_duration_seconds_bucket{route="/rollout",le="+Inf"}' in after, "histogram")
     ok("b77_rollouts_inflight 0" in after, "gauge")
+
+
+def mock_completions(mock):
+    return request(mock, "GET", "/mock/stats", key=None).json()["completions"]
+
+
+@test
+def reply_cache_at_temperature_zero():
+    a, m = Env.app, Env.mock
+    cfg = {"temperature": 0, "model": "mock+cache-test"}
+    before = mock_completions(m)
+    first = rollout(a, 1234, config=cfg).json()
+    eq(step_of(first)["info"]["cache"], "miss")
+    second = rollout(a, 1234, config=cfg).json()
+    eq(step_of(second)["info"]["cache"], "hit")
+    eq(step_of(second)["info"]["attempts"], 0)
+    eq(step_of(second)["info"]["predicted_intent"], step_of(first)["info"]["predicted_intent"])
+    eq(mock_completions(m) - before, 1, "the hit made no upstream call")
+    # a correlation id in the URL does not change the key
+    url = m.url + "/v1?cid=trace_other"
+    r = rollout(a, 1234, config=dict(cfg, inference_url=url)).json()
+    eq(step_of(r)["info"]["cache"], "hit")
+    # other temperatures are never cached
+    r = rollout(a, 1234, config={"temperature": 0.7, "model": "mock+cache-test"}).json()
+    eq(step_of(r)["info"]["cache"], "off")
+
+
+@test
+def identical_requests_in_flight_share_one_call():
+    mock = start_mock("--latency-ms", "500")
+    app = start_app(mock)
+    try:
+        with cf.ThreadPoolExecutor(20) as ex:
+            rs = list(ex.map(lambda i: rollout(app, 77, config={"temperature": 0}), range(20)))
+        states = sorted(step_of(r.json())["info"]["cache"] for r in rs)
+        eq([r.status for r in rs], [200] * 20)
+        eq(mock_completions(mock), 1, "one upstream call for 20 identical requests")
+        eq(states.count("miss"), 1)
+        eq(states.count("shared") + states.count("hit"), 19)
+    finally:
+        eq(app.stop(), 0, "app exit code")
+        eq(mock.stop(), 0, "mock exit code")
+
+
+@test
+def cache_file_survives_a_restart():
+    path = os.path.join(LOG_DIR, "replies.cache")
+    app = start_app(Env.mock, args=["--cache-file", path])
+    try:
+        eq(step_of(rollout(app, 4321, config={"temperature": 0}).json())["info"]["cache"], "miss")
+    finally:
+        eq(app.stop(), 0, "exit code")
+    before = mock_completions(Env.mock)
+    app = start_app(Env.mock, args=["--cache-file", path])
+    try:
+        eq(step_of(rollout(app, 4321, config={"temperature": 0}).json())["info"]["cache"], "hit")
+        eq(mock_completions(Env.mock), before, "no paid call after the restart")
+        text = request(app, "GET", "/metrics").body.decode()
+        ok('b77_cache_lookups_total{result="hit"} 1' in text, "hit counted")
+    finally:
+        eq(app.stop(), 0, "exit code")
+    app = start_app(Env.mock, args=["--cache", "off"])
+    try:
+        eq(step_of(rollout(app, 4321, config={"temperature": 0}).json())["info"]["cache"], "off")
+    finally:
+        eq(app.stop(), 0, "exit code")
 
 
 # ---- logs ------------------------------------------------------------------------

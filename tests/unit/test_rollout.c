@@ -173,7 +173,7 @@ TEST(response_has_every_field)
     llm_reply rep;
     char err[200];
     CHECK(reply_parse(body, strlen(body), OUTPUT_TOOL_CALLS, &rep, err, sizeof err) == 0);
-    rollout_stats st = {1, 5};
+    rollout_stats st = {1, 5, "off"};
     json_t *resp = rollout_response(&r, data(), &rep, &st);
     CHECK(resp != NULL);
     /* the fast text form is the same document */

@@ -1,0 +1,50 @@
+/* cache.h: an LRU cache of upstream replies, bounded in bytes, keyed on the
+ * normalised inference URL (correlation-id parameters removed) and the exact
+ * request body, optionally persisted to a file so that a re-run repeats no
+ * paid call. Also the registry of calls in flight, so that identical
+ * requests at the same moment share one upstream call.
+ *
+ * Thread-safety: every function takes the cache's mutex; callers are the
+ * HTTP threads. The waiter pointers it hands back are opaque to it. */
+#ifndef B77_CACHE_H
+#define B77_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cache cache;
+
+typedef struct cache_key {
+    uint64_t a, b;
+} cache_key;
+
+/* The key of one upstream call. */
+cache_key cache_key_for(const char *url, const char *body, size_t body_len);
+
+/* max_bytes 0 disables storing (dedup still works). path NULL: memory only;
+ * otherwise earlier entries are loaded from it and new ones appended.
+ * Returns NULL with a message in err when the file cannot be used. */
+cache *cache_new(size_t max_bytes, const char *path, char *err, size_t errlen);
+void cache_free(cache *c);
+
+/* A stored reply body for key: a new copy in *out (caller frees), or 0. */
+int cache_get(cache *c, cache_key key, char **out, size_t *len);
+/* Stores a successful reply body (copied). */
+void cache_put(cache *c, cache_key key, const char *body, size_t len);
+
+/* In-flight calls. cache_join returns 1 and records waiter when a call with
+ * this key is already running (the caller parks and waits); otherwise it
+ * registers the caller as the leader and returns 0. cache_finish removes the
+ * key and returns its waiters (a new array of *n pointers, caller frees). */
+int cache_join(cache *c, cache_key key, void *waiter);
+void **cache_finish(cache *c, cache_key key, size_t *n);
+
+typedef struct cache_stats {
+    unsigned long hits, misses, shared, entries;
+    size_t bytes;
+} cache_stats;
+cache_stats cache_get_stats(cache *c);
+/* Counts a lookup outcome (hits are counted by cache_get). */
+void cache_count(cache *c, int miss, int shared);
+
+#endif
