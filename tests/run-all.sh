@@ -22,6 +22,9 @@ suite() {
     out=$("$@" 2>&1)
     rc=$?
     echo "$out"
+    # kept for a look after a failure: build/test-logs/NAME.log
+    mkdir -p build/test-logs
+    printf '%s\n' "$out" > "build/test-logs/$(printf '%s' "$name" | tr -c 'a-zA-Z0-9+\n' '-').log"
     local line p f
     line=$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed' | tail -n 1)
     p=$(printf '%s' "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/')
