@@ -439,7 +439,9 @@ def inflight_cap_answers_503():
 
 @test
 def three_hundred_parked_rollouts():
-    mock = start_mock("--latency-ms", "2000")
+    # Long enough that all 300 are parked at once even on a loaded machine
+    # (or under ThreadSanitizer) before the first one is answered.
+    mock = start_mock("--latency-ms", "5000")
     app = start_app(mock)
     try:
         threads_before = app.threads()
