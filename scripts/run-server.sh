@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 keyfile=.env-key
+port=8002
+if [[ " ${ARGS:-} " =~ \ --port[\ =]([0-9]+) ]]; then port=${BASH_REMATCH[1]}; fi
 if [ -z "${ENVIRONMENT_API_KEY:-}" ]; then
     if [ -s "$keyfile" ]; then
         ENVIRONMENT_API_KEY=$(cat "$keyfile")
@@ -20,7 +22,7 @@ Generated a new ENVIRONMENT_API_KEY (kept in $keyfile, mode 0600; shown only now
   $ENVIRONMENT_API_KEY
 
 Try it:
-  curl -H "X-API-Key: $ENVIRONMENT_API_KEY" http://127.0.0.1:8002/task_info
+  curl -H "X-API-Key: $ENVIRONMENT_API_KEY" http://127.0.0.1:$port/task_info
 
 MSG
     fi
