@@ -131,40 +131,41 @@ static enum MHD_Result vreply_text(struct request *rq, unsigned status, char *te
     return r;
 }
 
-static char *encode_or_500(struct request *rq, json_t *body, unsigned *status)
+/* The 500 that stands in for a response that could not be encoded. */
+static char *encode_failed(struct request *rq, unsigned *status)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
-    json_decref(body);
-    if (!text && *status != MHD_HTTP_NO_CONTENT) {
-        *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        text = xstrdup("{\"detail\":\"internal error: cannot encode the response\"}");
-        log_error("cannot encode a response to %s %s", rq->method, rq->path);
-    }
-    return text;
+    log_error("cannot encode a response to %s %s", rq->method, rq->path);
+    *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+    return xstrdup("{\"detail\":\"internal error: cannot encode the response\"}");
 }
 
-/* The one reply path: body (stolen) encoded as JSON, then vreply_text. */
-static enum MHD_Result reply(struct request *rq, unsigned status, json_t *body, ...)
+/* The one reply path: a document already encoded (owned; NULL means it
+ * could not be, a 500), then vreply_text. */
+static enum MHD_Result reply_text(struct request *rq, unsigned status, char *text, ...)
 {
-    char *text = encode_or_500(rq, body, &status);
+    if (!text) {
+        text = encode_failed(rq, &status);
+    }
     va_list ap;
-    va_start(ap, body);
+    va_start(ap, text);
     enum MHD_Result r = vreply_text(rq, status, text, ap);
     va_end(ap);
     return r;
 }
 
-/* The same for a document already encoded (owned; NULL means it could not
- * be, which is a 500). */
-static enum MHD_Result reply_text(struct request *rq, unsigned status, char *text, ...)
+/* The same for a JSON body (stolen); NULL body: no body (a 204). */
+static enum MHD_Result reply(struct request *rq, unsigned status, json_t *body, ...)
 {
-    if (!text) {
-        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        text = xstrdup("{\"detail\":\"internal error: cannot encode the response\"}");
-        log_error("cannot encode a response to %s %s", rq->method, rq->path);
+    char *text = NULL;
+    if (body) {
+        text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        json_decref(body);
+        if (!text) {
+            text = encode_failed(rq, &status);
+        }
     }
     va_list ap;
-    va_start(ap, text);
+    va_start(ap, body);
     enum MHD_Result r = vreply_text(rq, status, text, ap);
     va_end(ap);
     return r;
@@ -500,16 +501,16 @@ static enum MHD_Result finish_rollout(struct request *rq)
     char msg[400];
     char outcome[16];
     int own_call = !rq->cache_state || rq->leader;
+    /* The reply is parsed once, here: a usable one is what the cache keeps. */
+    int ok_status = c->result == UPCALL_HTTP && c->status >= 200 && c->status < 300;
+    llm_reply r;
+    int parsed = ok_status && reply_parse(c->reply.data ? c->reply.data : "", c->reply.len,
+                                          ro->mode, &r, msg, sizeof msg) == 0;
     if (rq->leader) {
-        /* Store a usable reply before waking the waiters, so that a request
-         * arriving in between finds it in the cache. */
-        llm_reply probe;
-        if (c->result == UPCALL_HTTP && c->status >= 200 && c->status < 300 &&
-            reply_parse(c->reply.data ? c->reply.data : "", c->reply.len, ro->mode, &probe, msg,
-                        sizeof msg) == 0) {
+        /* Store before waking the waiters, so that a request arriving in
+         * between finds it in the cache. */
+        if (parsed)
             cache_put(rq->srv->cache, rq->ckey, c->reply.data, c->reply.len);
-            reply_free(&probe);
-        }
         share_with_waiters(rq);
     }
     if (c->result == UPCALL_HTTP)
@@ -519,8 +520,8 @@ static enum MHD_Result finish_rollout(struct request *rq)
                      c->result == UPCALL_DEADLINE    ? "deadline"
                      : c->result == UPCALL_ABORTED   ? "aborted"
                      : c->result == UPCALL_TRANSPORT ? "transport"
-                     : (c->status >= 200 && c->status < 300) ? "ok"
-                                                             : outcome,
+                     : ok_status                     ? "ok"
+                                                     : outcome,
                      c->finished - c->started);
     switch (c->result) {
     case UPCALL_DEADLINE:
@@ -545,7 +546,7 @@ static enum MHD_Result finish_rollout(struct request *rq)
     case UPCALL_HTTP:
         break;
     }
-    if (c->status < 200 || c->status >= 300) {
+    if (!ok_status) {
         upstream_message(c, msg, sizeof msg);
         log_warn("rollout %s: LLM returned HTTP %ld after %d attempts", ro->run_id, c->status,
                  c->attempts);
@@ -554,9 +555,7 @@ static enum MHD_Result finish_rollout(struct request *rq)
                             c->status, c->attempts, msg),
                      NULL);
     }
-    llm_reply r;
-    if (reply_parse(c->reply.data ? c->reply.data : "", c->reply.len, ro->mode, &r, msg,
-                    sizeof msg) != 0) {
+    if (!parsed) {
         log_warn("rollout %s: %s", ro->run_id, msg);
         return reply(rq, MHD_HTTP_BAD_GATEWAY,
                      detail("LLM at %s returned HTTP %ld but %s", ro->call_url, c->status, msg),
