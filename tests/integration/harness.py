@@ -56,6 +56,17 @@ class Proc:
         self.stop()
         raise RuntimeError(f"{argv[0]} did not start:\n{self.read_log()}")
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        """Stops the process; when the block succeeded, requires exit code 0
+        (unless check_exit was turned off for a process the test kills)."""
+        code = self.stop()
+        if exc_type is None and getattr(self, "check_exit", True) and code != 0:
+            raise AssertionError(f"{self.name} exited {code}")
+        return False
+
     def read_log(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
@@ -78,6 +89,16 @@ class Proc:
                 self.p.wait()
         self.log.close()
         return self.p.returncode
+
+
+def registry():
+    """A test list and the decorator that adds to it."""
+    tests = []
+
+    def test(fn):
+        tests.append(fn)
+        return fn
+    return tests, test
 
 
 def start_mock(*args):

@@ -12,14 +12,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KEY, eq, ok, request, rollout, run_suite, start_app, start_mock  # noqa: E402
+from harness import KEY, eq, ok, registry, request, rollout, run_suite, start_app, start_mock  # noqa: E402
 
-TESTS = []
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
+TESTS, test = registry()
 
 
 def fds(proc):
@@ -95,9 +90,8 @@ FAULTS = {
 @test
 def faults_under_concurrent_load():
     for fault, allowed in FAULTS.items():
-        mock = start_mock("--fault", fault, "--fault-rate", "0.3", "--latency-ms", "20")
-        app = start_app(mock, args=["--retries", "3"])
-        try:
+        with start_mock("--fault", fault, "--fault-rate", "0.3", "--latency-ms", "20") as mock, \
+                start_app(mock, args=["--retries", "3"]) as app:
             # Warm up at the same concurrency (the upstream connection pool
             # keeps its connections open for reuse), then take the baseline.
             n = 200
@@ -129,79 +123,73 @@ def faults_under_concurrent_load():
             eq(app.threads(), base_threads, f"{fault}: threads")
             ok(rss_kb(app) < base_rss + 16 * 1024, f"{fault}: RSS {rss_kb(app)} kB vs {base_rss} kB")
             print(f"    fault {fault:<10} statuses {dict(sorted(statuses.items()))}")
-        finally:
-            eq(app.stop(), 0, "app exit code")
-            eq(mock.stop(), 0, "mock exit code")
 
 
 @test
 def hostile_clients_do_not_stop_good_ones():
-    mock = start_mock("--latency-ms", "50")
-    app = start_app(mock, args=["--idle-timeout", "3"])
     socks = []
-    try:
-        with cf.ThreadPoolExecutor(50) as ex:  # warm the upstream pool
-            list(ex.map(lambda i: rollout(app, i), range(100)))
-        ok(settle(app, 10 ** 6), "idle")
-        base_fds = fds(app)
-        # 1,000 idle connections
-        for _ in range(1000):
-            socks.append(socket.create_connection((app.host, app.port)))
-        # slow header and slow body clients
-        slow_h = socket.create_connection((app.host, app.port))
-        slow_h.sendall(b"GET /health HTTP/1.1\r\nHo")
-        slow_b = socket.create_connection((app.host, app.port))
-        slow_b.sendall(f"POST /rollout HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n"
-                       "Content-Length: 100\r\n\r\n{\"env\":".encode())
-        # oversized headers: refused, server unharmed
-        big = socket.create_connection((app.host, app.port))
-        big.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100000 + b"\r\n\r\n")
-        big.settimeout(5)
+    with start_mock("--latency-ms", "50") as mock, \
+            start_app(mock, args=["--idle-timeout", "3"]) as app:
         try:
-            head = big.recv(100)
-            ok(head == b"" or head.startswith(b"HTTP/1.1 4"), f"oversized headers answer {head!r}")
-        except (ConnectionResetError, BrokenPipeError):
-            pass
-        big.close()
-        # well-behaved clients keep completing meanwhile
-        with cf.ThreadPoolExecutor(50) as ex:
-            rs = list(ex.map(lambda i: rollout(app, i), range(100)))
-        eq([r.status for r in rs], [200] * 100)
-        # pipelined requests on one connection: three answers in order
-        p = socket.create_connection((app.host, app.port))
-        p.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" * 2 +
-                  b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        p.settimeout(5)
-        data = b""
-        while True:
-            chunk = p.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        p.close()
-        eq(data.count(b"HTTP/1.1 200"), 2, "two pipelined 200s")
-        eq(data.count(b"HTTP/1.1 404"), 1, "then the 404")
-        for s in socks + [slow_h, slow_b]:
-            s.close()
-        socks = []
-        deadline = time.time() + 10
-        while fd_kinds(app, mock.port)["client"] and time.time() < deadline:
-            time.sleep(0.1)
-        k = fd_kinds(app, mock.port)
-        eq(k["client"], 0, "every client connection closed")
-        ok(fds(app) <= base_fds + 50, f"descriptors {fds(app)} vs {base_fds} (+ at most the pool)")
-    finally:
-        for s in socks:
-            s.close()
-        eq(app.stop(), 0, "app exit code")
-        eq(mock.stop(), 0, "mock exit code")
+            with cf.ThreadPoolExecutor(50) as ex:  # warm the upstream pool
+                list(ex.map(lambda i: rollout(app, i), range(100)))
+            ok(settle(app, 10 ** 6), "idle")
+            base_fds = fds(app)
+            # 1,000 idle connections
+            for _ in range(1000):
+                socks.append(socket.create_connection((app.host, app.port)))
+            # slow header and slow body clients
+            slow_h = socket.create_connection((app.host, app.port))
+            slow_h.sendall(b"GET /health HTTP/1.1\r\nHo")
+            slow_b = socket.create_connection((app.host, app.port))
+            slow_b.sendall(f"POST /rollout HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n"
+                           "Content-Length: 100\r\n\r\n{\"env\":".encode())
+            # oversized headers: refused, server unharmed
+            big = socket.create_connection((app.host, app.port))
+            big.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100000 + b"\r\n\r\n")
+            big.settimeout(5)
+            try:
+                head = big.recv(100)
+                ok(head == b"" or head.startswith(b"HTTP/1.1 4"), f"oversized headers answer {head!r}")
+            except (ConnectionResetError, BrokenPipeError):
+                pass
+            big.close()
+            # well-behaved clients keep completing meanwhile
+            with cf.ThreadPoolExecutor(50) as ex:
+                rs = list(ex.map(lambda i: rollout(app, i), range(100)))
+            eq([r.status for r in rs], [200] * 100)
+            # pipelined requests on one connection: three answers in order
+            p = socket.create_connection((app.host, app.port))
+            p.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" * 2 +
+                      b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            p.settimeout(5)
+            data = b""
+            while True:
+                chunk = p.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            p.close()
+            eq(data.count(b"HTTP/1.1 200"), 2, "two pipelined 200s")
+            eq(data.count(b"HTTP/1.1 404"), 1, "then the 404")
+            for s in socks + [slow_h, slow_b]:
+                s.close()
+            socks = []
+            deadline = time.time() + 10
+            while fd_kinds(app, mock.port)["client"] and time.time() < deadline:
+                time.sleep(0.1)
+            k = fd_kinds(app, mock.port)
+            eq(k["client"], 0, "every client connection closed")
+            ok(fds(app) <= base_fds + 50, f"descriptors {fds(app)} vs {base_fds} (+ at most the pool)")
+        finally:
+            for s in socks:
+                s.close()
 
 
 @test
 def departed_clients_parked_rollouts_are_cleaned_up():
-    mock = start_mock("--fault", "hang")
-    app = start_app(mock)
-    try:
+    with start_mock("--fault", "hang") as mock, \
+            start_app(mock) as app:
         rollout(app, 1, extra={"safety": {"max_time_s": 0.2}})
         base_fds = fds(app)
         body = b'{"env":{"seed":3},"safety":{"max_time_s":2}}'
@@ -215,9 +203,6 @@ def departed_clients_parked_rollouts_are_cleaned_up():
         ok(request(app, "GET", "/health").json()["inflight"] > 0, "rollouts were parked")
         ok(settle(app, base_fds, timeout=15), f"cleaned up: fds {fds(app)} vs {base_fds}")
         eq(request(app, "GET", "/health").status, 200)
-    finally:
-        eq(app.stop(), 0, "app exit code")
-        eq(mock.stop(), 0, "mock exit code")
 
 
 if __name__ == "__main__":

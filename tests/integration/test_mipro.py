@@ -12,15 +12,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, KEY, LOG_DIR, eq, ok, request, run_suite, start_app, start_mock  # noqa: E402
+from harness import BIN, KEY, LOG_DIR, eq, ok, registry, request, run_suite, start_app, start_mock  # noqa: E402
 
 MIPRO_BIN = os.environ.get("B77_MIPRO_BIN", os.path.join(BIN, "mipro"))
-TESTS = []
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
+TESTS, test = registry()
 
 
 class Env:
@@ -78,6 +73,12 @@ def run_mipro(config, *args, env=None, timeout=120):
     e.update(env or {})
     return subprocess.run([MIPRO_BIN, *args, config], capture_output=True, text=True,
                           timeout=timeout, env=e)
+
+
+def spawn_mipro(config):
+    """bin/mipro running in the background, its output piped."""
+    return subprocess.Popen([MIPRO_BIN, config], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, ENVIRONMENT_API_KEY=KEY))
 
 
 def load(results, name):
@@ -166,12 +167,9 @@ def resume_repeats_no_call():
 
 @test
 def ctrl_c_writes_results_then_resume_finishes():
-    slow = start_mock("--latency-ms", "300")
-    try:
+    with start_mock("--latency-ms", "300") as slow:
         config, results = write_config(mock=slow)
-        e = dict(os.environ, ENVIRONMENT_API_KEY=KEY)
-        p = subprocess.Popen([MIPRO_BIN, config], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=e)
+        p = spawn_mipro(config)
         time.sleep(1.5)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
@@ -186,8 +184,6 @@ def ctrl_c_writes_results_then_resume_finishes():
         ok(meta["counts"]["rollouts_reused_from_log"] >= done_before - 20,
            f"reused {meta['counts']['rollouts_reused_from_log']} of {done_before}")
         ok(os.path.exists(os.path.join(results, "best_prompt.json")), "results written")
-    finally:
-        slow.stop()
 
 
 @test
@@ -217,22 +213,16 @@ def dead_task_app_is_a_clear_error():
 
 @test
 def task_app_dying_mid_run_stops_with_a_message():
-    mock = start_mock("--latency-ms", "200")
-    app = start_app(mock)
-    try:
+    with start_mock("--latency-ms", "200") as mock, start_app(mock) as app:
         config, results = write_config(app=app.url, mock=mock)
-        e = dict(os.environ, ENVIRONMENT_API_KEY=KEY)
-        p = subprocess.Popen([MIPRO_BIN, config], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=e)
+        p = spawn_mipro(config)
         time.sleep(1.0)
+        app.check_exit = False  # killed on purpose
         app.stop(signal.SIGKILL)
         out, err = p.communicate(timeout=120)
         eq(p.returncode, 1, out[-500:] + err)
         ok("stopped answering" in err or "task_info failed" in err, err)
         eq(load(results, "job_metadata.json")["termination_reason"], "task_app_unreachable")
-    finally:
-        app.stop()
-        mock.stop()
 
 
 @test

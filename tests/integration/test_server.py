@@ -13,14 +13,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KEY, LOG_DIR, eq, ok, request, rollout, run_suite, start_app, start_mock  # noqa: E402
+from harness import KEY, LOG_DIR, eq, ok, registry, request, rollout, run_suite, start_app, start_mock  # noqa: E402
 
-TESTS = []
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
+TESTS, test = registry()
 
 
 class Env:
@@ -75,20 +70,16 @@ def every_auth_form_is_accepted():
 
 @test
 def aliases_and_dev_key():
-    app = start_app(key=None, env={"DEV_ENVIRONMENT_API_KEY": "devkey",
-                                   "ENVIRONMENT_API_KEY_ALIASES": "alias-one,alias-two"})
-    try:
+    with start_app(key=None, env={"DEV_ENVIRONMENT_API_KEY": "devkey",
+                                   "ENVIRONMENT_API_KEY_ALIASES": "alias-one,alias-two"}) as app:
         for k in ("devkey", "alias-one", "alias-two"):
             eq(request(app, "GET", "/info", key=k).status, 200, k)
         eq(request(app, "GET", "/info", key="alias").status, 401)
-    finally:
-        eq(app.stop(), 0, "exit code")
 
 
 @test
 def no_key_configured_is_503():
-    app = start_app(key=None)
-    try:
+    with start_app(key=None) as app:
         r = request(app, "GET", "/health", key=None)
         eq((r.status, r.json()["healthy"], r.json()["status"]), (503, False, "unhealthy"))
         r = request(app, "GET", "/task_info", key="anything")
@@ -96,8 +87,6 @@ def no_key_configured_is_503():
         eq(r.json()["detail"], "ENVIRONMENT_API_KEY is not configured")
         eq(r.json()["error"]["code"], "missing_environment_api_key")
         eq(request(app, "GET", "/", key=None).status, 200)
-    finally:
-        eq(app.stop(), 0, "exit code")
 
 
 # ---- info routes ------------------------------------------------------------
@@ -272,8 +261,7 @@ def body_size_cap():
 
 @test
 def missing_model_and_url_without_defaults():
-    app = start_app()
-    try:
+    with start_app() as app:
         r = rollout(app, 1)
         assert_error(r, 422)
         ok("inference_url" in r.json()["detail"], r.json()["detail"])
@@ -282,8 +270,6 @@ def missing_model_and_url_without_defaults():
         eq(r.json()["errors"][0]["loc"], ["body", "policy", "config", "model"])
         r = rollout(app, 1, config={"inference_url": Env.mock.url, "model": "m", "api_base": "x"})
         eq(r.status, 200)
-    finally:
-        eq(app.stop(), 0, "exit code")
 
 
 @test
@@ -409,22 +395,18 @@ def credentials_sent_to_a_local_llm():
     s = request(Env.mock, "GET", "/mock/stats", key=None).json()
     eq(s["last_x_api_key"], KEY)  # interceptors identify the caller by its key
     eq(s["last_authorization"], "")
-    app = start_app(Env.mock, env={"LLM_API_KEY": "operator-secret"})
-    try:
+    with start_app(Env.mock, env={"LLM_API_KEY": "operator-secret"}) as app:
         rollout(app, 2)
         eq(request(Env.mock, "GET", "/mock/stats", key=None).json()["last_authorization"],
            "Bearer operator-secret")
-    finally:
-        eq(app.stop(), 0, "exit code")
 
 
 # ---- concurrency ---------------------------------------------------------------
 
 @test
 def inflight_cap_answers_503():
-    mock = start_mock("--latency-ms", "1500")
-    app = start_app(mock, args=["--max-inflight", "2"])
-    try:
+    with start_mock("--latency-ms", "1500") as mock, \
+            start_app(mock, args=["--max-inflight", "2"]) as app:
         with cf.ThreadPoolExecutor(3) as ex:
             futs = [ex.submit(rollout, app, i) for i in range(2)]
             time.sleep(0.5)
@@ -432,18 +414,13 @@ def inflight_cap_answers_503():
             assert_error(r, 503)
             eq(r.header("Retry-After"), "1")
             eq([f.result().status for f in futs], [200, 200])
-    finally:
-        eq(app.stop(), 0, "app exit code")
-        eq(mock.stop(), 0, "mock exit code")
 
 
 @test
 def three_hundred_parked_rollouts():
     # Long enough that all 300 are parked at once even on a loaded machine
     # (or under ThreadSanitizer) before the first one is answered.
-    mock = start_mock("--latency-ms", "5000")
-    app = start_app(mock)
-    try:
+    with start_mock("--latency-ms", "5000") as mock, start_app(mock) as app:
         threads_before = app.threads()
         n = 300
         with cf.ThreadPoolExecutor(n) as ex:
@@ -465,16 +442,11 @@ def three_hundred_parked_rollouts():
         eq(statuses, [200] * n)
         eq(threads_during, threads_before, "no thread per rollout")
         print(f"    (300 parked: /health took {health_ms:.1f} ms, threads {threads_during})")
-    finally:
-        eq(app.stop(), 0, "app exit code")
-        eq(mock.stop(), 0, "mock exit code")
 
 
 @test
 def shutdown_lets_inflight_rollouts_finish():
-    mock = start_mock("--latency-ms", "1000")
-    app = start_app(mock)
-    try:
+    with start_mock("--latency-ms", "1000") as mock, start_app(mock) as app:
         with cf.ThreadPoolExecutor(20) as ex:
             futs = [ex.submit(rollout, app, i) for i in range(20)]
             deadline = time.time() + 5
@@ -489,16 +461,11 @@ def shutdown_lets_inflight_rollouts_finish():
             raise AssertionError("still accepting after shutdown")
         except OSError:
             pass
-    finally:
-        app.stop()
-        eq(mock.stop(), 0, "mock exit code")
 
 
 @test
 def shutdown_grace_expiry_answers_503():
-    mock = start_mock("--latency-ms", "20000")
-    app = start_app(mock, args=["--grace", "1"])
-    try:
+    with start_mock("--latency-ms", "20000") as mock, start_app(mock, args=["--grace", "1"]) as app:
         with cf.ThreadPoolExecutor(5) as ex:
             futs = [ex.submit(rollout, app, i) for i in range(5)]
             deadline = time.time() + 5
@@ -511,9 +478,6 @@ def shutdown_grace_expiry_answers_503():
             assert_error(r, 503)
         eq(app.p.wait(10), 0, "exit code")
         ok(time.time() - t0 < 8, "grace period respected")
-    finally:
-        app.stop()
-        eq(mock.stop(), 0, "mock exit code")
 
 
 @test
@@ -569,9 +533,7 @@ def reply_cache_at_temperature_zero():
 
 @test
 def identical_requests_in_flight_share_one_call():
-    mock = start_mock("--latency-ms", "500")
-    app = start_app(mock)
-    try:
+    with start_mock("--latency-ms", "500") as mock, start_app(mock) as app:
         with cf.ThreadPoolExecutor(20) as ex:
             rs = list(ex.map(lambda i: rollout(app, 77, config={"temperature": 0}), range(20)))
         states = sorted(step_of(r.json())["info"]["cache"] for r in rs)
@@ -579,33 +541,21 @@ def identical_requests_in_flight_share_one_call():
         eq(mock_completions(mock), 1, "one upstream call for 20 identical requests")
         eq(states.count("miss"), 1)
         eq(states.count("shared") + states.count("hit"), 19)
-    finally:
-        eq(app.stop(), 0, "app exit code")
-        eq(mock.stop(), 0, "mock exit code")
 
 
 @test
 def cache_file_survives_a_restart():
     path = os.path.join(LOG_DIR, "replies.cache")
-    app = start_app(Env.mock, args=["--cache-file", path])
-    try:
+    with start_app(Env.mock, args=["--cache-file", path]) as app:
         eq(step_of(rollout(app, 4321, config={"temperature": 0}).json())["info"]["cache"], "miss")
-    finally:
-        eq(app.stop(), 0, "exit code")
     before = mock_completions(Env.mock)
-    app = start_app(Env.mock, args=["--cache-file", path])
-    try:
+    with start_app(Env.mock, args=["--cache-file", path]) as app:
         eq(step_of(rollout(app, 4321, config={"temperature": 0}).json())["info"]["cache"], "hit")
         eq(mock_completions(Env.mock), before, "no paid call after the restart")
         text = request(app, "GET", "/metrics").body.decode()
         ok('b77_cache_lookups_total{result="hit"} 1' in text, "hit counted")
-    finally:
-        eq(app.stop(), 0, "exit code")
-    app = start_app(Env.mock, args=["--cache", "off"])
-    try:
+    with start_app(Env.mock, args=["--cache", "off"]) as app:
         eq(step_of(rollout(app, 4321, config={"temperature": 0}).json())["info"]["cache"], "off")
-    finally:
-        eq(app.stop(), 0, "exit code")
 
 
 # ---- logs ------------------------------------------------------------------------

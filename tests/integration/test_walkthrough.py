@@ -13,15 +13,10 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, LOG_DIR, ROOT, SCRUB, eq, ok, run_suite  # noqa: E402
+from harness import BIN, LOG_DIR, ROOT, SCRUB, eq, ok, registry, run_suite  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "scripts", "run_interactive.sh")
-TESTS = []
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
+TESTS, test = registry()
 
 
 def free_port():
