@@ -10,7 +10,6 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF };
 
 /* Sets the threshold; messages below it are dropped. Default LOG_INFO. */
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 /* Parses "debug", "info", "warn", "error" or "off"; returns -1 otherwise. */
 int log_parse_level(const char *s);
 void log_msg(enum log_level level, const char *fmt, ...) B77_PRINTF(2, 3);

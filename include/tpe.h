@@ -32,7 +32,6 @@ void tpe_free(tpe *t);
 void tpe_suggest(tpe *t, int *out, const int *pending, size_t npending);
 /* Records a completed trial. */
 void tpe_tell(tpe *t, const int *x, double score);
-size_t tpe_count(const tpe *t);
 
 /* Exposed for tests: the log density of x under the Parzen mixture built
  * from n observations (rows of ndims), weighted as Optuna weights them. */

@@ -13,11 +13,6 @@ void log_set_level(enum log_level level)
     atomic_store(&threshold, (int)level);
 }
 
-enum log_level log_get_level(void)
-{
-    return (enum log_level)atomic_load(&threshold);
-}
-
 int log_parse_level(const char *s)
 {
     static const char *names[] = {"debug", "info", "warn", "error", "off"};

@@ -49,11 +49,6 @@ void tpe_free(tpe *t)
     free(t);
 }
 
-size_t tpe_count(const tpe *t)
-{
-    return t->n;
-}
-
 void tpe_tell(tpe *t, const int *x, double score)
 {
     if (t->n == t->cap) {
