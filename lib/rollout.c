@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,27 @@
     "\"type\":\"object\",\"properties\":{\"intent\":{\"type\":\"string\"}},\"required\":["     \
     "\"intent\"]}}}"
 
-/* Where the rendered messages go in a dump: jansson escapes the 0x01 bytes,
- * and an unescaped quote cannot occur inside an encoded string, so the
- * quoted marker can only be one of ours. */
-#define MARKER "\001b77:messages\001"
-#define MARKER_DUMPED "\"\\u0001b77:messages\\u0001\""
+/* Where the rendered messages go in a dump: a string value a request could
+ * also send (fuzzing found a run_id equal to a fixed marker), so the marker
+ * holds a random id drawn once per process, and a dump where it does not
+ * occur exactly where expected is redone the slow way. */
+static char marker[64];        /* "\001b77:<uuid>\001" */
+static char marker_dumped[80]; /* the same as jansson writes it, quotes included */
+static pthread_once_t marker_once = PTHREAD_ONCE_INIT;
+
+static void make_marker(void)
+{
+    char u[37];
+    uuid_string(u);
+    snprintf(marker, sizeof marker, "\001b77:%s\001", u);
+    snprintf(marker_dumped, sizeof marker_dumped, "\"\\u0001b77:%s\\u0001\"", u);
+}
+
+static json_t *messages_marker(void)
+{
+    pthread_once(&marker_once, make_marker);
+    return json_string(marker);
+}
 
 /* The messages (an array of {role, content} objects of valid UTF-8) as JSON
  * text, escaped once; jansson's encoder walks every character, which for a
@@ -70,23 +87,30 @@ static char *messages_text(const json_t *messages)
     return buf_steal(&b);
 }
 
-/* Dumps j (which holds MARKER strings where the messages go) and puts the
- * messages' text in their place. */
-static char *dump_with_messages(const json_t *j, const char *msgs)
+/* Dumps j, which holds the marker in `expected` places, with the messages'
+ * text in their place. NULL when the dump fails or the marker count is off
+ * (the caller then encodes the messages themselves). */
+static char *dump_with_messages(const json_t *j, const char *msgs, int expected)
 {
     char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
     if (!text)
         return NULL;
     buf out = {0};
-    size_t mlen = strlen(MARKER_DUMPED);
+    size_t mlen = strlen(marker_dumped);
     const char *p = text, *hit;
-    while ((hit = strstr(p, MARKER_DUMPED))) {
+    int found = 0;
+    while ((hit = strstr(p, marker_dumped))) {
         buf_append(&out, p, (size_t)(hit - p));
         buf_puts(&out, msgs);
         p = hit + mlen;
+        found++;
     }
     buf_puts(&out, p);
     free(text);
+    if (found != expected) {
+        buf_free(&out);
+        return NULL;
+    }
     return buf_steal(&out);
 }
 
@@ -199,7 +223,7 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
 {
     json_t *req = json_object();
     json_object_set_new(req, "model", json_string(r->model));
-    json_object_set_new(req, "messages", json_string(MARKER));
+    json_object_set_new(req, "messages", messages_marker());
     if (r->mode == OUTPUT_TOOL_CALLS) {
         json_t *tool = json_loads(TOOL_JSON, 0, NULL);
         json_object_set_new(req, "tools", json_pack("[o]", tool));
@@ -244,7 +268,13 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
         break;
     }
     r->messages_json = messages_text(r->messages);
-    r->upstream_body = dump_with_messages(req, r->messages_json);
+    r->upstream_body = dump_with_messages(req, r->messages_json, 1);
+    if (!r->upstream_body) {
+        json_object_set(req, "messages", r->messages);
+        r->upstream_body = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    }
+    if (!r->upstream_body)
+        abort(); /* jansson fails to encode valid strings only when out of memory */
     r->upstream_body_len = strlen(r->upstream_body);
     json_decref(req);
     return 0;
@@ -462,10 +492,15 @@ json_t *rollout_response(const rollout *r, const dataset *ds, const llm_reply *r
 char *rollout_response_text(const rollout *r, const dataset *ds, const llm_reply *reply,
                             const rollout_stats *st)
 {
-    json_t *marker = json_string(MARKER);
-    json_t *j = response(r, ds, reply, st, marker);
-    json_decref(marker);
-    char *text = j ? dump_with_messages(j, r->messages_json) : NULL;
+    json_t *m = messages_marker();
+    json_t *j = response(r, ds, reply, st, m);
+    json_decref(m);
+    char *text = j ? dump_with_messages(j, r->messages_json, 2) : NULL;
     json_decref(j);
+    if (!text) {
+        j = response(r, ds, reply, st, r->messages);
+        text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+        json_decref(j);
+    }
     return text;
 }

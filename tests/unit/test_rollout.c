@@ -178,7 +178,7 @@ TEST(response_has_every_field)
     CHECK(resp != NULL);
     /* the fast text form is the same document */
     char *text = rollout_response_text(&r, data(), &rep, &st);
-    json_t *parsed = json_loads(text, 0, NULL);
+    json_t *parsed = text ? json_loads(text, 0, NULL) : NULL;
     CHECK(parsed && json_equal(parsed, resp));
     json_decref(parsed);
     free(text);
@@ -205,6 +205,17 @@ TEST(response_has_every_field)
     for (size_t i = 0; i < B77_ARRAY_LEN(keys); i++)
         CHECK(json_object_get(resp, keys[i]) != NULL);
     json_decref(resp);
+    rollout_free(&r);
+    /* found by fuzzing: a run_id shaped like a splice marker must stay a run_id */
+    CHECK(prepare("{\"run_id\":\"\\u0001b77:messages\\u0001\",\"env\":{\"seed\":0}}", &def, &r,
+                  &e) == 0);
+    resp = rollout_response(&r, data(), &rep, &st);
+    text = rollout_response_text(&r, data(), &rep, &st);
+    parsed = text ? json_loads(text, 0, NULL) : NULL;
+    CHECK(parsed && json_equal(parsed, resp));
+    json_decref(parsed);
+    json_decref(resp);
+    free(text);
     reply_free(&rep);
     /* a reply without an intent: reward 0, tool_calls [] not null, a reason */
     const char *none = "{\"choices\":[{\"message\":{\"content\":\"hmm\"}}]}";
