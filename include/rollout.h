@@ -58,12 +58,14 @@ typedef struct rollout_stats {
     const char *cache; /* "hit", "shared", "miss" or "off" */
 } rollout_stats;
 
-/* Builds the 200 response (new reference) from the parsed reply. */
+/* Builds the 200 response (new reference) from the parsed reply: the
+ * reference form, which the tests and the fuzzer hold the text to. */
 json_t *rollout_response(const rollout *r, const dataset *ds, const llm_reply *reply,
                          const rollout_stats *st);
-/* The same response as JSON text (a new string), produced faster: the
- * rendered messages, escaped once, are spliced in rather than re-encoded.
- * NULL when the response cannot be encoded. */
+/* The same response as JSON text (a new string), the bytes
+ * json_dumps(JSON_COMPACT | JSON_REAL_PRECISION(15)) gives for it, written
+ * directly (the server's path: no tree, the messages escaped once). NULL
+ * when the response cannot be encoded. */
 char *rollout_response_text(const rollout *r, const dataset *ds, const llm_reply *reply,
                             const rollout_stats *st);
 

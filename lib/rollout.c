@@ -3,11 +3,11 @@
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonw.h"
 #include "llmurl.h"
 #include "prompt.h"
 #include "util.h"
@@ -18,58 +18,8 @@
     "\"type\":\"object\",\"properties\":{\"intent\":{\"type\":\"string\"}},\"required\":["     \
     "\"intent\"]}}}"
 
-/* Where the rendered messages go in a dump: a string value a request could
- * also send (fuzzing found a run_id equal to a fixed marker), so the marker
- * holds a random id drawn once per process, and a dump where it does not
- * occur exactly where expected is redone the slow way. */
-static char marker[64];        /* "\001b77:<uuid>\001" */
-static char marker_dumped[80]; /* the same as jansson writes it, quotes included */
-static pthread_once_t marker_once = PTHREAD_ONCE_INIT;
-
-static void make_marker(void)
-{
-    char u[37];
-    uuid_string(u);
-    snprintf(marker, sizeof marker, "\001b77:%s\001", u);
-    snprintf(marker_dumped, sizeof marker_dumped, "\"\\u0001b77:%s\\u0001\"", u);
-}
-
-static json_t *messages_marker(void)
-{
-    pthread_once(&marker_once, make_marker);
-    return json_string(marker);
-}
-
-/* The messages (an array of {role, content} objects of valid UTF-8) as JSON
- * text, escaped once; jansson's encoder walks every character, which for a
- * prompt that lists 77 intents is most of a rollout's CPU. */
-static void escape_into(buf *out, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    buf_putc(out, '"');
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        buf_append(out, s + start, i - start);
-        switch (c) {
-        case '"': buf_puts(out, "\\\""); break;
-        case '\\': buf_puts(out, "\\\\"); break;
-        case '\n': buf_puts(out, "\\n"); break;
-        case '\r': buf_puts(out, "\\r"); break;
-        case '\t': buf_puts(out, "\\t"); break;
-        default: {
-            char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-            buf_puts(out, u);
-        }
-        }
-        start = i + 1;
-    }
-    buf_append(out, s + start, n - start);
-    buf_putc(out, '"');
-}
-
+/* The messages (an array of {role, content} objects) as JSON text, written
+ * once per rollout and copied into the upstream body and the response. */
 static char *messages_text(const json_t *messages)
 {
     buf b = {0};
@@ -78,40 +28,13 @@ static char *messages_text(const json_t *messages)
         const json_t *m = json_array_get(messages, i);
         const json_t *role = json_object_get(m, "role"), *content = json_object_get(m, "content");
         buf_puts(&b, i ? ",{\"role\":" : "{\"role\":");
-        escape_into(&b, json_string_value(role), json_string_length(role));
-        buf_puts(&b, ",\"content\":");
-        escape_into(&b, json_string_value(content), json_string_length(content));
+        jw_str(&b, json_string_value(role), json_string_length(role));
+        jw_raw(&b, ",\"content\":");
+        jw_str(&b, json_string_value(content), json_string_length(content));
         buf_putc(&b, '}');
     }
     buf_putc(&b, ']');
     return buf_steal(&b);
-}
-
-/* Dumps j, which holds the marker in `expected` places, with the messages'
- * text in their place. NULL when the dump fails or the marker count is off
- * (the caller then encodes the messages themselves). */
-static char *dump_with_messages(const json_t *j, const char *msgs, int expected)
-{
-    char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    if (!text)
-        return NULL;
-    buf out = {0};
-    size_t mlen = strlen(marker_dumped);
-    const char *p = text, *hit;
-    int found = 0;
-    while ((hit = strstr(p, marker_dumped))) {
-        buf_append(&out, p, (size_t)(hit - p));
-        buf_puts(&out, msgs);
-        p = hit + mlen;
-        found++;
-    }
-    buf_puts(&out, p);
-    free(text);
-    if (found != expected) {
-        buf_free(&out);
-        return NULL;
-    }
-    return buf_steal(&out);
 }
 
 int rollout_parse_seed(const json_t *v, int64_t *out)
@@ -218,65 +141,72 @@ static int pick_seed(const json_t *env, const json_t *envcfg, int64_t *seed, ver
     return 0;
 }
 
+/* The chat-completions request, written directly (jansson key order). */
 static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defaults *def,
                                verr *e)
 {
-    json_t *req = json_object();
-    json_object_set_new(req, "model", json_string(r->model));
-    json_object_set_new(req, "messages", messages_marker());
-    if (r->mode == OUTPUT_TOOL_CALLS) {
-        json_t *tool = json_loads(TOOL_JSON, 0, NULL);
-        json_object_set_new(req, "tools", json_pack("[o]", tool));
-        if (def->tool_choice_function)
-            json_object_set_new(req, "tool_choice",
-                                json_pack("{s:s,s:{s:s}}", "type", "function", "function", "name",
-                                          REPLY_TOOL_NAME));
-        else
-            json_object_set_new(req, "tool_choice", json_string("required"));
-    } else if (r->mode == OUTPUT_STRUCTURED) {
-        json_object_set_new(
-            req, "response_format",
-            json_pack("{s:s,s:{s:s,s:b,s:{s:s,s:{s:{s:s}},s:[s],s:b}}}", "type", "json_schema",
-                      "json_schema", "name", "banking77_intent", "strict", 1, "schema", "type",
-                      "object", "properties", "intent", "type", "string", "required", "intent",
-                      "additionalProperties", 0));
-    }
     const json_t *temp = json_object_get(cfg, "temperature");
-    if (temp && !json_is_null(temp)) {
-        if (!json_is_number(temp)) {
-            verr_set(e, "temperature must be a number", "[s,s,s,s]", "body", "policy", "config",
-                     "temperature");
-            json_decref(req);
-            return -1;
-        }
-        json_object_set(req, "temperature", (json_t *)temp);
-        r->temperature_zero = json_number_value(temp) == 0.0;
+    if (json_is_null(temp))
+        temp = NULL;
+    if (temp && !json_is_number(temp)) {
+        verr_set(e, "temperature must be a number", "[s,s,s,s]", "body", "policy", "config",
+                 "temperature");
+        return -1;
     }
+    r->temperature_zero = temp && json_number_value(temp) == 0.0;
     static const char *tok_keys[] = {"max_completion_tokens", "max_tokens"};
-    for (size_t i = 0; i < B77_ARRAY_LEN(tok_keys); i++) {
+    const char *tok_key = NULL;
+    double tokens = 0;
+    for (size_t i = 0; i < B77_ARRAY_LEN(tok_keys) && !tok_key; i++) {
         const json_t *v = json_object_get(cfg, tok_keys[i]);
         if (!v || json_is_null(v))
             continue;
-        double d = json_number_value(v);
-        if (!json_is_number(v) || d < 1 || d > 1e9 || floor(d) != d) {
+        tokens = json_number_value(v);
+        if (!json_is_number(v) || tokens < 1 || tokens > 1e9 || floor(tokens) != tokens) {
             verr_set(e, "the max-tokens setting must be a positive integer", "[s,s,s,s]", "body",
                      "policy", "config", tok_keys[i]);
-            json_decref(req);
             return -1;
         }
-        json_object_set_new(req, tok_keys[i], json_integer((json_int_t)d));
-        break;
+        tok_key = tok_keys[i];
     }
+
     r->messages_json = messages_text(r->messages);
-    r->upstream_body = dump_with_messages(req, r->messages_json, 1);
-    if (!r->upstream_body) {
-        json_object_set(req, "messages", r->messages);
-        r->upstream_body = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    buf b = {0};
+    buf_reserve(&b, strlen(r->messages_json) + 1024);
+    jw_raw(&b, "{\"model\":");
+    if (jw_cstr(&b, r->model)) {
+        buf_free(&b);
+        verr_set(e, "model must be valid UTF-8", "[s,s,s,s]", "body", "policy", "config", "model");
+        return -1;
     }
-    if (!r->upstream_body)
-        abort(); /* jansson fails to encode valid strings only when out of memory */
-    r->upstream_body_len = strlen(r->upstream_body);
-    json_decref(req);
+    jw_raw(&b, ",\"messages\":");
+    buf_puts(&b, r->messages_json);
+    if (r->mode == OUTPUT_TOOL_CALLS) {
+        jw_raw(&b, ",\"tools\":[" TOOL_JSON "]");
+        if (def->tool_choice_function)
+            jw_raw(&b, ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"" REPLY_TOOL_NAME
+                       "\"}}");
+        else
+            jw_raw(&b, ",\"tool_choice\":\"required\"");
+    } else if (r->mode == OUTPUT_STRUCTURED) {
+        jw_raw(&b, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":"
+                   "\"banking77_intent\",\"strict\":true,\"schema\":{\"type\":\"object\","
+                   "\"properties\":{\"intent\":{\"type\":\"string\"}},\"required\":[\"intent\"],"
+                   "\"additionalProperties\":false}}}");
+    }
+    if (temp) {
+        jw_raw(&b, ",\"temperature\":");
+        jw_value(&b, temp);
+    }
+    if (tok_key) {
+        buf_puts(&b, ",\"");
+        buf_puts(&b, tok_key);
+        buf_puts(&b, "\":");
+        jw_int(&b, (int64_t)tokens);
+    }
+    buf_putc(&b, '}');
+    r->upstream_body_len = b.len;
+    r->upstream_body = buf_steal(&b);
     return 0;
 }
 
@@ -489,18 +419,102 @@ json_t *rollout_response(const rollout *r, const dataset *ds, const llm_reply *r
     return response(r, ds, reply, st, r->messages);
 }
 
+/* The response written directly, key for key in the order response() packs
+ * them (the unit tests and the fuzzer hold the two to the same bytes). */
 char *rollout_response_text(const rollout *r, const dataset *ds, const llm_reply *reply,
                             const rollout_stats *st)
 {
-    json_t *m = messages_marker();
-    json_t *j = response(r, ds, reply, st, m);
-    json_decref(m);
-    char *text = j ? dump_with_messages(j, r->messages_json, 2) : NULL;
-    json_decref(j);
-    if (!text) {
-        j = response(r, ds, reply, st, r->messages);
-        text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
-        json_decref(j);
+    const char *split = dataset_split_name(r->split);
+    const char *query = dataset_text(ds, r->split, r->row);
+    const char *label = dataset_label_name(ds, dataset_label(ds, r->split, r->row));
+    int correct = reply_matches(reply->predicted, label);
+    const char *reward = correct ? "1.0" : "0.0";
+    const char *yes = correct ? "true" : "false";
+    int bad = 0;
+
+    /* The parts that occur more than once. */
+    buf obs = {0}, usage = {0}, details = {0};
+    jw_raw(&obs, "{\"query\":");
+    bad |= jw_cstr(&obs, query);
+    jw_raw(&obs, ",\"index\":");
+    jw_int(&obs, (int64_t)r->row);
+    jw_raw(&obs, ",\"split\":");
+    bad |= jw_cstr(&obs, split);
+    buf_putc(&obs, '}');
+    bad |= jw_value(&usage, reply->usage);
+    buf_printf(&details, "{\"correct\":%s,\"usage\":%s}", yes, usage.data);
+
+    buf b = {0};
+    buf_reserve(&b, 2 * strlen(r->messages_json) + 3 * usage.len + 2 * obs.len + 2048);
+    jw_raw(&b, "{\"run_id\":");
+    bad |= jw_cstr(&b, r->run_id);
+    jw_raw(&b, ",\"trace_correlation_id\":");
+    bad |= jw_cstr(&b, r->trace_id);
+    jw_raw(&b, ",\"trajectories\":[{\"env_id\":\"banking77::");
+    buf_printf(&b, "%s::%zu\",\"policy_id\":", split, r->row);
+    bad |= jw_cstr(&b, r->policy_id);
+    jw_raw(&b, ",\"steps\":[{\"obs\":");
+    buf_append(&b, obs.data, obs.len);
+    jw_raw(&b, ",\"tool_calls\":");
+    bad |= jw_value(&b, reply->tool_calls);
+    buf_printf(&b, ",\"reward\":%s,\"done\":true,\"info\":{\"expected_intent\":", reward);
+    bad |= jw_cstr(&b, label);
+    jw_raw(&b, ",\"predicted_intent\":");
+    if (!reply->predicted || jw_cstr(&b, reply->predicted))
+        jw_raw(&b, "\"\"");
+    buf_printf(&b, ",\"correct\":%s,\"messages\":", yes);
+    buf_puts(&b, r->messages_json);
+    jw_raw(&b, ",\"meta\":{\"inference_url\":");
+    bad |= jw_cstr(&b, r->call_url);
+    jw_raw(&b, ",\"model\":");
+    bad |= jw_cstr(&b, r->model);
+    buf_printf(&b, "},\"attempts\":%d,\"latency_ms\":", st->attempts);
+    jw_int(&b, st->llm_ms);
+    jw_raw(&b, ",\"usage\":");
+    buf_append(&b, usage.data, usage.len);
+    if (!reply->predicted) {
+        jw_raw(&b, ",\"reason\":");
+        if (jw_cstr(&b, reply->reason))
+            jw_raw(&b, "\"\"");
     }
-    return text;
+    jw_raw(&b, ",\"cache\":");
+    bad |= jw_cstr(&b, st->cache ? st->cache : "off");
+    jw_raw(&b, "}}],\"final\":{\"observation\":");
+    buf_append(&b, obs.data, obs.len);
+    buf_printf(&b, ",\"reward\":%s},\"length\":1,\"inference_url\":", reward);
+    bad |= jw_cstr(&b, r->inference_url);
+    buf_printf(&b,
+               "}],\"branches\":{},\"metrics\":{\"episode_returns\":[%s],\"mean_return\":%s,"
+               "\"num_steps\":1,\"num_episodes\":1,\"outcome_score\":%s,\"events_score\":%s,"
+               "\"outcome_reward\":%s,\"outcome_objectives\":{\"reward\":%s},\"reward_mean\":%s,"
+               "\"details\":%s},\"reward_info\":{\"outcome_reward\":%s,\"details\":%s},"
+               "\"inference_url\":",
+               reward, reward, reward, reward, reward, reward, reward, details.data, reward,
+               details.data);
+    bad |= jw_cstr(&b, r->inference_url);
+    jw_raw(&b, ",\"pipeline_metadata\":{\"inference_url\":");
+    bad |= jw_cstr(&b, r->inference_url);
+    jw_raw(&b, "},\"trace\":{\"schema_version\":\"3.0\",\"event_history\":[{\"type\":"
+               "\"lm_call\",\"llm_request\":{\"messages\":");
+    buf_puts(&b, r->messages_json);
+    jw_raw(&b, ",\"model\":");
+    bad |= jw_cstr(&b, r->model);
+    jw_raw(&b, "},\"llm_response\":{\"message\":");
+    bad |= jw_value(&b, reply->message);
+    jw_raw(&b, ",\"usage\":");
+    buf_append(&b, usage.data, usage.len);
+    jw_raw(&b, "}}],\"metadata\":{\"trace_correlation_id\":");
+    bad |= jw_cstr(&b, r->trace_id);
+    jw_raw(&b, ",\"run_id\":");
+    bad |= jw_cstr(&b, r->run_id);
+    jw_raw(&b, ",\"env\":\"banking77\"}},\"aborted\":false,\"ops_executed\":1}");
+
+    buf_free(&obs);
+    buf_free(&usage);
+    buf_free(&details);
+    if (bad) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b);
 }

@@ -1,7 +1,20 @@
-/* libFuzzer target: the LLM reply parser in every output mode, and scoring. */
+/* libFuzzer target: the LLM reply parser in every output mode, scoring, and
+ * the direct JSON writer (which must write what jansson writes). */
 #include <stdlib.h>
+#include <string.h>
 
+#include "jsonw.h"
 #include "reply.h"
+
+static void same_as_jansson(const json_t *v)
+{
+    buf b = {0};
+    char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    if (jw_value(&b, v) != 0 || !want || strcmp(want, b.data) != 0)
+        abort();
+    free(want);
+    buf_free(&b);
+}
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
@@ -14,6 +27,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
             if (!r.predicted && !r.reason[0])
                 abort(); /* no prediction without a reason */
             reply_matches(r.predicted, "card_arrival");
+            same_as_jansson(r.message);
+            same_as_jansson(r.usage);
             reply_free(&r);
         }
     }

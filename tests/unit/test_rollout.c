@@ -1,5 +1,6 @@
 /* Unit tests: rollout request validation, seeds, the response shape, auth. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "auth.h"
 #include "rollout.h"
@@ -32,6 +33,20 @@ static int prepare(const char *json, const rollout_defaults *def, rollout *r, ve
 static char *loc_of(verr *e)
 {
     return json_dumps(e->loc, JSON_COMPACT);
+}
+
+/* 1 when rollout_response_text writes exactly what jansson dumps for resp. */
+static int same_text(const json_t *resp, const rollout *r, const llm_reply *rep,
+                     const rollout_stats *st)
+{
+    char *want = json_dumps(resp, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    char *got = rollout_response_text(r, data(), rep, st);
+    int same = want && got && strcmp(want, got) == 0;
+    if (!same)
+        fprintf(stderr, "  want %s\n  got  %s\n", want, got ? got : "(null)");
+    free(want);
+    free(got);
+    return same;
 }
 
 TEST(seed_parsing)
@@ -176,12 +191,8 @@ TEST(response_has_every_field)
     rollout_stats st = {1, 5, "off"};
     json_t *resp = rollout_response(&r, data(), &rep, &st);
     CHECK(resp != NULL);
-    /* the fast text form is the same document */
-    char *text = rollout_response_text(&r, data(), &rep, &st);
-    json_t *parsed = text ? json_loads(text, 0, NULL) : NULL;
-    CHECK(parsed && json_equal(parsed, resp));
-    json_decref(parsed);
-    free(text);
+    /* the directly written text is jansson's encoding of it, byte for byte */
+    CHECK(same_text(resp, &r, &rep, &st));
     json_t *up = json_loads(r.upstream_body, 0, NULL);
     CHECK(up && json_equal(json_object_get(up, "messages"), r.messages));
     json_decref(up);
@@ -210,12 +221,8 @@ TEST(response_has_every_field)
     CHECK(prepare("{\"run_id\":\"\\u0001b77:messages\\u0001\",\"env\":{\"seed\":0}}", &def, &r,
                   &e) == 0);
     resp = rollout_response(&r, data(), &rep, &st);
-    text = rollout_response_text(&r, data(), &rep, &st);
-    parsed = text ? json_loads(text, 0, NULL) : NULL;
-    CHECK(parsed && json_equal(parsed, resp));
-    json_decref(parsed);
+    CHECK(same_text(resp, &r, &rep, &st));
     json_decref(resp);
-    free(text);
     reply_free(&rep);
     /* a reply without an intent: reward 0, tool_calls [] not null, a reason */
     const char *none = "{\"choices\":[{\"message\":{\"content\":\"hmm\"}}]}";
@@ -225,6 +232,7 @@ TEST(response_has_every_field)
     CHECK(json_real_value(json_object_get(step, "reward")) == 0.0);
     CHECK(json_is_array(json_object_get(step, "tool_calls")));
     CHECK(json_is_string(json_object_get(json_object_get(step, "info"), "reason")));
+    CHECK(same_text(resp, &r, &rep, &st));
     json_decref(resp);
     reply_free(&rep);
     rollout_free(&r);

@@ -1,0 +1,185 @@
+/* jsonw.c: see jsonw.h. */
+#include "jsonw.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid.
+ * The same rules as jansson's utf8_check_full: no overlongs, no surrogates,
+ * nothing above U+10FFFF. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+int jw_str(buf *b, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF"; /* jansson writes \u001F */
+    const unsigned char *s = (const unsigned char *)str;
+    size_t mark = b->len;
+    buf_reserve(b, n + 2);
+    b->data[b->len++] = '"';
+    size_t start = 0, i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t k = utf8_len(s + i, n - i);
+            if (!k) {
+                b->len = mark;
+                b->data[mark] = '\0';
+                return -1;
+            }
+            i += k;
+            continue;
+        }
+        buf_append(b, s + start, i - start);
+        switch (c) {
+        case '"': jw_raw(b, "\\\""); break;
+        case '\\': jw_raw(b, "\\\\"); break;
+        case '\b': jw_raw(b, "\\b"); break;
+        case '\f': jw_raw(b, "\\f"); break;
+        case '\n': jw_raw(b, "\\n"); break;
+        case '\r': jw_raw(b, "\\r"); break;
+        case '\t': jw_raw(b, "\\t"); break;
+        default: {
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            buf_append(b, u, sizeof u);
+        }
+        }
+        start = ++i;
+    }
+    buf_append(b, s + start, n - start);
+    buf_putc(b, '"');
+    return 0;
+}
+
+int jw_cstr(buf *b, const char *s)
+{
+    if (!s) {
+        jw_raw(b, "null");
+        return 0;
+    }
+    return jw_str(b, s, strlen(s));
+}
+
+void jw_int(buf *b, int64_t v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/* jansson's dtostr: %.15g, ".0" when it reads as an integer, no '+' and no
+ * leading zeros in the exponent. (The C locale's '.' is assumed.) */
+void jw_real(buf *b, double v)
+{
+    char s[40];
+    int len = snprintf(s, sizeof s, "%.15g", v);
+    if (len < 0 || (size_t)len >= sizeof s - 2)
+        return;
+    if (strspn(s, "0123456789-") == (size_t)len) {
+        s[len++] = '.';
+        s[len++] = '0';
+        s[len] = '\0';
+    }
+    char *start = strchr(s, 'e');
+    if (start) {
+        start++;
+        char *end = start + 1;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, (size_t)len - (size_t)(end - s) + 1);
+            len -= (int)(end - start);
+        }
+    }
+    buf_append(b, s, (size_t)len);
+}
+
+int jw_value(buf *b, const json_t *v)
+{
+    if (!v) {
+        jw_raw(b, "null");
+        return 0;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        const json_t *x;
+        int first = 1;
+        buf_putc(b, '{');
+        json_object_foreach((json_t *)v, key, x) {
+            if (!first)
+                buf_putc(b, ',');
+            first = 0;
+            if (jw_str(b, key, strlen(key)) || (buf_putc(b, ':'), jw_value(b, x)))
+                return -1;
+        }
+        buf_putc(b, '}');
+        return 0;
+    }
+    case JSON_ARRAY:
+        buf_putc(b, '[');
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i)
+                buf_putc(b, ',');
+            if (jw_value(b, json_array_get(v, i)))
+                return -1;
+        }
+        buf_putc(b, ']');
+        return 0;
+    case JSON_STRING:
+        return jw_str(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        jw_int(b, (int64_t)json_integer_value(v));
+        return 0;
+    case JSON_REAL:
+        if (!isfinite(json_real_value(v)))
+            return -1;
+        jw_real(b, json_real_value(v));
+        return 0;
+    case JSON_TRUE: jw_raw(b, "true"); return 0;
+    case JSON_FALSE: jw_raw(b, "false"); return 0;
+    default: jw_raw(b, "null"); return 0;
+    }
+}
