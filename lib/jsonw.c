@@ -40,6 +40,22 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Nonzero when a byte of x is below n (n <= 128): exact as a yes/no. */
+#define HAS_LESS(x, n) (((x) - ONES * (n)) & ~(x) & HIGHS)
+
+/* 1 when none of the 8 bytes at p needs attention: nothing outside ASCII,
+ * no control character, no quote, no backslash. */
+static int plain8(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    uint64_t q = w ^ (ONES * '"'), k = w ^ (ONES * '\\');
+    return !(w & HIGHS) && !HAS_LESS(w, 0x20) && !HAS_LESS(q, 1) && !HAS_LESS(k, 1);
+}
+
 int jw_str(buf *b, const char *str, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF"; /* jansson writes \u001F */
@@ -49,6 +65,10 @@ int jw_str(buf *b, const char *str, size_t n)
     b->data[b->len++] = '"';
     size_t start = 0, i = 0;
     while (i < n) {
+        while (i + 8 <= n && plain8(s + i))
+            i += 8;
+        if (i == n)
+            break;
         unsigned char c = s[i];
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
             i++;

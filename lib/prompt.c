@@ -67,11 +67,14 @@ char *prompt_render(const char *tmpl, size_t len, const prompt_vars *v, char **u
     return buf_steal(&out);
 }
 
+/* role and content are valid UTF-8: JSON strings of the request, and the
+ * dataset's texts (checked when loaded) spliced in at ASCII braces; jansson's
+ * check would walk the whole prompt again. */
 static json_t *message(const char *role, const char *content)
 {
     json_t *m = json_object();
-    json_object_set_new(m, "role", json_string(role));
-    json_object_set_new(m, "content", json_string(content));
+    json_object_set_new_nocheck(m, "role", json_string_nocheck(role));
+    json_object_set_new_nocheck(m, "content", json_string_nocheck(content));
     return m;
 }
 

@@ -19,7 +19,8 @@
     "\"intent\"]}}}"
 
 /* The messages (an array of {role, content} objects) as JSON text, written
- * once per rollout and copied into the upstream body and the response. */
+ * once per rollout and copied into the upstream body and the response. NULL
+ * if a string is not valid UTF-8. */
 static char *messages_text(const json_t *messages)
 {
     buf b = {0};
@@ -28,9 +29,12 @@ static char *messages_text(const json_t *messages)
         const json_t *m = json_array_get(messages, i);
         const json_t *role = json_object_get(m, "role"), *content = json_object_get(m, "content");
         buf_puts(&b, i ? ",{\"role\":" : "{\"role\":");
-        jw_str(&b, json_string_value(role), json_string_length(role));
+        int bad = jw_str(&b, json_string_value(role), json_string_length(role));
         jw_raw(&b, ",\"content\":");
-        jw_str(&b, json_string_value(content), json_string_length(content));
+        if (bad || jw_str(&b, json_string_value(content), json_string_length(content))) {
+            buf_free(&b);
+            return NULL; /* not reached: the parts were checked (see prompt.c) */
+        }
         buf_putc(&b, '}');
     }
     buf_putc(&b, ']');
@@ -171,6 +175,11 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
     }
 
     r->messages_json = messages_text(r->messages);
+    if (!r->messages_json) {
+        verr_set(e, "the rendered prompt is not valid UTF-8", "[s,s,s,s]", "body", "policy",
+                 "config", "prompt_template");
+        return -1;
+    }
     buf b = {0};
     buf_reserve(&b, strlen(r->messages_json) + 1024);
     jw_raw(&b, "{\"model\":");

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <uuid/uuid.h>
 
 static void oom(size_t n)
@@ -211,9 +213,45 @@ uint64_t splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 
+/* xoshiro256**, one per thread, seeded from getrandom: libuuid's
+ * uuid_generate_random makes six system calls per id (getrandom, then
+ * getpid, getuid, getppid, gettid to stir its fallback), a tenth of a
+ * rollout's system calls. */
+static __thread uint64_t rng[4];
+static __thread int rng_seeded;
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t rng_next(void)
+{
+    if (!rng_seeded) {
+        if (getrandom(rng, sizeof rng, 0) != (ssize_t)sizeof rng) {
+            uint64_t st = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&rng;
+            for (int i = 0; i < 4; i++)
+                rng[i] = splitmix64(&st);
+        }
+        rng_seeded = 1;
+    }
+    uint64_t r = rotl(rng[1] * 5, 7) * 9, t = rng[1] << 17;
+    rng[2] ^= rng[0];
+    rng[3] ^= rng[1];
+    rng[1] ^= rng[2];
+    rng[0] ^= rng[3];
+    rng[2] ^= t;
+    rng[3] = rotl(rng[3], 45);
+    return r;
+}
+
 void uuid_string(char out[37])
 {
     uuid_t u;
-    uuid_generate_random(u);
+    uint64_t a = rng_next(), b = rng_next();
+    memcpy(u, &a, 8);
+    memcpy(u + 8, &b, 8);
+    u[6] = (unsigned char)((u[6] & 0x0F) | 0x40); /* version 4 */
+    u[8] = (unsigned char)((u[8] & 0x3F) | 0x80); /* RFC 4122 variant */
     uuid_unparse_lower(u, out);
 }

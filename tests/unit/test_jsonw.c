@@ -31,6 +31,19 @@ TEST(jsonw_matches_jansson)
     CHECK(agrees(json_stringn("a\0b\"\\/\b\f\n\r\t\x01\x1f\x7f é € 😀", 26)));
     CHECK(agrees(json_loads("{\"b\":[1,2.5,{\"z\":null,\"a\":true}],\"a\":false,\"\":{}}", 0, NULL)));
     CHECK(agrees(json_array()));
+    /* each special byte at each offset of strings long enough for the
+     * eight-bytes-at-a-time scan */
+    static const char specials[] = {'"', '\\', '\n', 0x01, 0x1f, 0x7f, ' ', '~'};
+    for (size_t k = 0; k < sizeof specials; k++)
+        for (size_t at = 0; at < 24; at++) {
+            char s[25];
+            memset(s, 'a', 24);
+            s[at] = specials[k];
+            s[24] = 0;
+            CHECK(agrees(json_string(s)));
+            memcpy(s + (at < 22 ? at : 21), "\xc3\xa9", 2); /* and a two-byte character */
+            CHECK(agrees(json_string(s)));
+        }
 }
 
 TEST(jsonw_rejects_invalid_utf8)
