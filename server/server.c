@@ -30,7 +30,7 @@
 /* Per-connection memory for MHD's header parsing and read buffer. Small,
  * because MHD clears it between requests and 1,024 connections multiply it;
  * request bodies go to our own buffer, not into this pool. */
-#define CONNECTION_MEMORY (8 * 1024) /* per connection; MHD zeroes it per request */
+#define CONNECTION_MEMORY (16 * 1024) /* per connection (headers, query arguments); MHD zeroes it per request */
 #define RETRY_AFTER_BUSY "1"
 
 struct server {
