@@ -1,10 +1,19 @@
 /* upstream.c: see upstream.h. The thread's loop:
  *   take newly submitted calls -> start an attempt on a (reused) easy handle
- *   curl_multi_perform -> finished attempts: done, or a retry on a timer
- *   curl_multi_poll until a socket, a timer or a wakeup. */
+ *   libcurl's timer due -> curl_multi_socket_action(CURL_SOCKET_TIMEOUT)
+ *   epoll_wait on the sockets libcurl asked for, and an eventfd for wakeups
+ *   -> curl_multi_socket_action on each ready socket
+ *   finished attempts: done, or a retry on a timer.
+ * Event-driven (not curl_multi_perform + curl_multi_poll, which walk every
+ * handle and poll every socket on each turn): with a thousand calls in
+ * flight a turn costs what its ready sockets cost. */
 #include "upstream.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +32,13 @@ struct upstream {
     pthread_mutex_t lock;
     upcall *queue;   /* submitted, not yet started (under lock) */
     int stop, abort; /* under lock */
+    int sleeping;    /* under lock: the thread is in (or entering) epoll_wait */
+    int epfd, evfd;  /* epoll set of libcurl's sockets; eventfd to wake the thread */
 
     /* Private to the upstream thread from here on. */
     upcall *waiting; /* between attempts */
-    upcall *active;  /* inside the multi handle */
+    upcall *active;  /* inside the multi handle (doubly linked) */
+    int64_t curl_due; /* when libcurl's timer fires (now_ms clock), -1: none */
     CURL **spare;    /* easy handles ready for reuse */
     size_t nspare;
     uint64_t rng;
@@ -44,14 +56,24 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
-static void list_remove(upcall **head, upcall *c)
+static void active_add(upstream *u, upcall *c)
 {
-    for (upcall **p = head; *p; p = &(*p)->next)
-        if (*p == c) {
-            *p = c->next;
-            c->next = NULL;
-            return;
-        }
+    c->prev = NULL;
+    c->next = u->active;
+    if (u->active)
+        u->active->prev = c;
+    u->active = c;
+}
+
+static void active_remove(upstream *u, upcall *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        u->active = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
 }
 
 static void release_easy(upstream *u, upcall *c)
@@ -135,8 +157,7 @@ static void start_attempt(upstream *u, upcall *c)
         return;
     }
     c->attempts++;
-    c->next = u->active;
-    u->active = c;
+    active_add(u, c);
 }
 
 static int retryable_status(long s)
@@ -152,7 +173,7 @@ static void on_attempt_done(upstream *u, upcall *c, CURLcode rc)
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &retry_after);
     curl_multi_remove_handle(u->multi, c->easy);
-    list_remove(&u->active, c);
+    active_remove(u, c);
     int64_t now = now_ms();
     enum upcall_result r = UPCALL_HTTP;
     c->status = rc == CURLE_OK ? status : 0;
@@ -196,7 +217,7 @@ static void abort_everything(upstream *u)
 {
     while (u->active) {
         upcall *c = u->active;
-        u->active = c->next;
+        active_remove(u, c);
         curl_multi_remove_handle(u->multi, c->easy);
         snprintf(c->error, sizeof c->error, "the server is shutting down");
         finish(u, c, UPCALL_ABORTED);
@@ -209,13 +230,61 @@ static void abort_everything(upstream *u)
     }
 }
 
+/* CURLMOPT_SOCKETFUNCTION: keeps the epoll set what libcurl wants watched. */
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+    (void)e;
+    upstream *u = arg;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(u->epfd, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {0};
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+    ev.data.fd = fd;
+    int op = sockp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(u->epfd, op, fd, &ev) != 0) {
+        op = errno == EEXIST ? EPOLL_CTL_MOD : errno == ENOENT ? EPOLL_CTL_ADD : -1;
+        if (op < 0 || epoll_ctl(u->epfd, op, fd, &ev) != 0)
+            log_error("upstream: epoll_ctl on socket %d: %s", (int)fd, strerror(errno));
+    }
+    if (!sockp)
+        curl_multi_assign(u->multi, fd, (void *)1); /* "already in the set" */
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION */
+static int on_timer(CURLM *m, long timeout_ms, void *arg)
+{
+    (void)m;
+    upstream *u = arg;
+    u->curl_due = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    return 0;
+}
+
+static void collect_finished(upstream *u)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(u->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        upcall *c = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+        on_attempt_done(u, c, msg->data.result);
+    }
+}
+
 static void *run(void *arg)
 {
     upstream *u = arg;
+    struct epoll_event evs[256];
+    int running = 0;
     for (;;) {
         pthread_mutex_lock(&u->lock);
         upcall *fresh = u->queue;
         u->queue = NULL;
+        u->sleeping = 0;
         int stop = u->stop, abort_all = u->abort;
         u->abort = 0;
         pthread_mutex_unlock(&u->lock);
@@ -243,18 +312,11 @@ static void *run(void *arg)
                 p = &c->next;
             }
         }
-
-        int running = 0;
-        curl_multi_perform(u->multi, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(u->multi, &left))) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            upcall *c = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-            on_attempt_done(u, c, msg->data.result);
+        if (u->curl_due >= 0 && u->curl_due <= now) {
+            u->curl_due = -1;
+            curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0, &running);
         }
+        collect_finished(u);
         if (stop && !u->active && !u->waiting) {
             pthread_mutex_lock(&u->lock);
             int empty = u->queue == NULL;
@@ -263,10 +325,42 @@ static void *run(void *arg)
                 break;
             continue;
         }
+
+        if (u->curl_due >= 0 && u->curl_due < next_due)
+            next_due = u->curl_due;
         int64_t wait = next_due - now_ms();
-        curl_multi_poll(u->multi, NULL, 0, wait > 0 ? (int)wait : 0, NULL);
+        pthread_mutex_lock(&u->lock);
+        if (u->queue || u->abort)
+            wait = 0;
+        else
+            u->sleeping = 1; /* from here a submit writes the eventfd */
+        pthread_mutex_unlock(&u->lock);
+        int n = epoll_wait(u->epfd, evs, (int)B77_ARRAY_LEN(evs), wait > 0 ? (int)wait : 0);
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.fd == u->evfd) {
+                uint64_t v;
+                if (read(u->evfd, &v, sizeof v) < 0 && errno != EAGAIN)
+                    log_error("upstream: eventfd read: %s", strerror(errno));
+                continue;
+            }
+            int flags = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+                        ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                        ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(u->multi, evs[i].data.fd, flags, &running);
+        }
+        if (n > 0)
+            collect_finished(u);
     }
     return NULL;
+}
+
+/* Wakes the thread if it sleeps; the first caller after it fell asleep
+ * writes the eventfd, the others find it already woken. */
+static void wake(upstream *u)
+{
+    uint64_t one = 1;
+    if (write(u->evfd, &one, sizeof one) < 0 && errno != EAGAIN)
+        log_error("upstream: eventfd write: %s", strerror(errno));
 }
 
 upstream *upstream_new(const upstream_opts *opts)
@@ -277,13 +371,28 @@ upstream *upstream_new(const upstream_opts *opts)
         u->opts.max_connections = 1;
     u->rng = (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)u;
     u->spare = xcalloc(u->opts.max_connections, sizeof(CURL *));
+    u->curl_due = -1;
     u->multi = curl_multi_init();
-    if (!u->multi) {
-        log_error("upstream: curl_multi_init failed");
+    u->epfd = epoll_create1(EPOLL_CLOEXEC);
+    u->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = u->evfd};
+    if (!u->multi || u->epfd < 0 || u->evfd < 0 ||
+        epoll_ctl(u->epfd, EPOLL_CTL_ADD, u->evfd, &ev) != 0) {
+        log_error("upstream: cannot set up the event loop: %s", strerror(errno));
+        if (u->multi)
+            curl_multi_cleanup(u->multi);
+        if (u->epfd >= 0)
+            close(u->epfd);
+        if (u->evfd >= 0)
+            close(u->evfd);
         free(u->spare);
         free(u);
         return NULL;
     }
+    curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
+    curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
     long maxc = (long)u->opts.max_connections;
     curl_multi_setopt(u->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, maxc);
     curl_multi_setopt(u->multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxc);
@@ -294,6 +403,8 @@ upstream *upstream_new(const upstream_opts *opts)
         log_error("upstream: cannot start the upstream thread");
         pthread_mutex_destroy(&u->lock);
         curl_multi_cleanup(u->multi);
+        close(u->epfd);
+        close(u->evfd);
         free(u->spare);
         free(u);
         return NULL;
@@ -310,8 +421,11 @@ void upstream_submit(upstream *u, upcall *call)
     pthread_mutex_lock(&u->lock);
     call->next = u->queue;
     u->queue = call;
+    int asleep = u->sleeping;
+    u->sleeping = 0;
     pthread_mutex_unlock(&u->lock);
-    curl_multi_wakeup(u->multi);
+    if (asleep)
+        wake(u);
 }
 
 void upstream_abort_all(upstream *u)
@@ -319,7 +433,7 @@ void upstream_abort_all(upstream *u)
     pthread_mutex_lock(&u->lock);
     u->abort = 1;
     pthread_mutex_unlock(&u->lock);
-    curl_multi_wakeup(u->multi);
+    wake(u);
 }
 
 void upstream_free(upstream *u)
@@ -330,12 +444,14 @@ void upstream_free(upstream *u)
     u->stop = 1;
     u->abort = 1;
     pthread_mutex_unlock(&u->lock);
-    curl_multi_wakeup(u->multi);
+    wake(u);
     pthread_join(u->thread, NULL);
     for (size_t i = 0; i < u->nspare; i++)
         curl_easy_cleanup(u->spare[i]);
     free(u->spare);
     curl_multi_cleanup(u->multi);
+    close(u->epfd);
+    close(u->evfd);
     pthread_mutex_destroy(&u->lock);
     free(u);
 }

@@ -54,7 +54,7 @@ struct upcall {
     int64_t retry_at;
     size_t limit;
     int too_large;
-    upcall *next;
+    upcall *next, *prev;
 };
 
 typedef struct upstream upstream;
