@@ -34,6 +34,7 @@ typedef struct rollout {
     enum output_mode mode;
     json_t *messages;    /* rendered, owned */
     char *messages_json; /* the same, as JSON text */
+    size_t messages_json_len;
     char *upstream_body; /* the chat-completions request, NUL-terminated */
     size_t upstream_body_len;
     double max_time_s;   /* this rollout's deadline, seconds */

@@ -21,7 +21,7 @@
 /* The messages (an array of {role, content} objects) as JSON text, written
  * once per rollout and copied into the upstream body and the response. NULL
  * if a string is not valid UTF-8. */
-static char *messages_text(const json_t *messages)
+static char *messages_text(const json_t *messages, size_t *len)
 {
     buf b = {0};
     buf_putc(&b, '[');
@@ -38,6 +38,7 @@ static char *messages_text(const json_t *messages)
         buf_putc(&b, '}');
     }
     buf_putc(&b, ']');
+    *len = b.len;
     return buf_steal(&b);
 }
 
@@ -78,37 +79,49 @@ int rollout_parse_seed(const json_t *v, int64_t *out)
     return -1;
 }
 
+/* Where a field sits in the request: "body" then up to three keys; the
+ * location array is built only when there is an error to report. */
+typedef struct field_path {
+    const char *k[3];
+} field_path;
+#define PATH(...) ((field_path){{__VA_ARGS__}})
+
 /* A field of the given JSON type that may be absent or null: *out is the
- * value (borrowed) or NULL. -1 with e set (at loc, which is stolen either
- * way) when it has another type. */
+ * value (borrowed) or NULL. -1 with e set at path/key when it has another
+ * type. */
 static int opt_field(const json_t *obj, const char *key, json_type type, const json_t **out,
-                     verr *e, json_t *loc)
+                     verr *e, field_path path)
 {
     const json_t *v = json_object_get(obj, key);
     *out = NULL;
     if (v && !json_is_null(v) && json_typeof(v) != type) {
         char msg[128];
         snprintf(msg, sizeof msg, "%s must be %s", key, type == JSON_STRING ? "a string" : "an object");
+        json_t *loc = json_pack("[s]", "body");
+        for (size_t i = 0; i < B77_ARRAY_LEN(path.k) && path.k[i]; i++)
+            json_array_append_new(loc, json_string(path.k[i]));
+        json_array_append_new(loc, json_string(key));
         verr_set(e, msg, "o", loc);
         return -1;
     }
-    json_decref(loc);
     if (v && !json_is_null(v))
         *out = v;
     return 0;
 }
 
-static int opt_string(const json_t *obj, const char *key, const char **out, verr *e, json_t *loc)
+static int opt_string(const json_t *obj, const char *key, const char **out, verr *e,
+                      field_path path)
 {
     const json_t *v;
-    int rc = opt_field(obj, key, JSON_STRING, &v, e, loc);
+    int rc = opt_field(obj, key, JSON_STRING, &v, e, path);
     *out = v ? json_string_value(v) : NULL;
     return rc;
 }
 
-static int opt_object(const json_t *obj, const char *key, const json_t **out, verr *e, json_t *loc)
+static int opt_object(const json_t *obj, const char *key, const json_t **out, verr *e,
+                      field_path path)
 {
-    return opt_field(obj, key, JSON_OBJECT, out, e, loc);
+    return opt_field(obj, key, JSON_OBJECT, out, e, path);
 }
 
 static const char *first_string(const json_t *obj, const char *const *keys, size_t n,
@@ -174,14 +187,14 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
         tok_key = tok_keys[i];
     }
 
-    r->messages_json = messages_text(r->messages);
+    r->messages_json = messages_text(r->messages, &r->messages_json_len);
     if (!r->messages_json) {
         verr_set(e, "the rendered prompt is not valid UTF-8", "[s,s,s,s]", "body", "policy",
                  "config", "prompt_template");
         return -1;
     }
     buf b = {0};
-    buf_reserve(&b, strlen(r->messages_json) + 1024);
+    buf_reserve(&b, r->messages_json_len + 1024);
     jw_raw(&b, "{\"model\":");
     if (jw_cstr(&b, r->model)) {
         buf_free(&b);
@@ -189,7 +202,7 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
         return -1;
     }
     jw_raw(&b, ",\"messages\":");
-    buf_puts(&b, r->messages_json);
+    buf_append(&b, r->messages_json, r->messages_json_len);
     if (r->mode == OUTPUT_TOOL_CALLS) {
         jw_raw(&b, ",\"tools\":[" TOOL_JSON "]");
         if (def->tool_choice_function)
@@ -225,22 +238,20 @@ int rollout_prepare(const json_t *body, const dataset *ds, const rollout_default
     memset(r, 0, sizeof *r);
     const char *run_id, *tcid, *split_name = NULL, *mode_s = NULL;
     const json_t *env, *envcfg = NULL, *policy, *cfg = NULL, *safety;
-    if (opt_string(body, "run_id", &run_id, e, json_pack("[s,s]", "body", "run_id")) ||
-        opt_string(body, "trace_correlation_id", &tcid, e,
-                   json_pack("[s,s]", "body", "trace_correlation_id")) ||
-        opt_object(body, "env", &env, e, json_pack("[s,s]", "body", "env")) ||
-        opt_object(env, "config", &envcfg, e, json_pack("[s,s,s]", "body", "env", "config")) ||
-        opt_object(body, "policy", &policy, e, json_pack("[s,s]", "body", "policy")) ||
-        opt_object(policy, "config", &cfg, e, json_pack("[s,s,s]", "body", "policy", "config")) ||
-        opt_object(body, "safety", &safety, e, json_pack("[s,s]", "body", "safety")))
+    if (opt_string(body, "run_id", &run_id, e, PATH(NULL)) ||
+        opt_string(body, "trace_correlation_id", &tcid, e, PATH(NULL)) ||
+        opt_object(body, "env", &env, e, PATH(NULL)) ||
+        opt_object(env, "config", &envcfg, e, PATH("env")) ||
+        opt_object(body, "policy", &policy, e, PATH(NULL)) ||
+        opt_object(policy, "config", &cfg, e, PATH("policy")) ||
+        opt_object(body, "safety", &safety, e, PATH(NULL)))
         return -1;
 
     int64_t seed;
     if (pick_seed(env, envcfg, &seed, e) != 0)
         return -1;
     r->split = def->default_split;
-    if (opt_string(envcfg, "split", &split_name, e,
-                   json_pack("[s,s,s,s]", "body", "env", "config", "split")))
+    if (opt_string(envcfg, "split", &split_name, e, PATH("env", "config")))
         return -1;
     if (split_name) {
         r->split = dataset_split_id(split_name);
@@ -268,11 +279,9 @@ int rollout_prepare(const json_t *body, const dataset *ds, const rollout_default
     }
 
     /* output_mode: policy.output_mode, or inside policy.config. */
-    if (opt_string(policy, "output_mode", &mode_s, e,
-                   json_pack("[s,s,s]", "body", "policy", "output_mode")))
+    if (opt_string(policy, "output_mode", &mode_s, e, PATH("policy")))
         return -1;
-    if (!mode_s && opt_string(cfg, "output_mode", &mode_s, e,
-                              json_pack("[s,s,s,s]", "body", "policy", "config", "output_mode")))
+    if (!mode_s && opt_string(cfg, "output_mode", &mode_s, e, PATH("policy", "config")))
         return -1;
     r->mode = OUTPUT_TOOL_CALLS;
     if (mode_s) {
@@ -451,33 +460,46 @@ char *rollout_response_text(const rollout *r, const dataset *ds, const llm_reply
     bad |= jw_cstr(&obs, split);
     buf_putc(&obs, '}');
     bad |= jw_value(&usage, reply->usage);
-    buf_printf(&details, "{\"correct\":%s,\"usage\":%s}", yes, usage.data);
+    jw_raw(&details, "{\"correct\":");
+    buf_puts(&details, yes);
+    jw_raw(&details, ",\"usage\":");
+    buf_append(&details, usage.data, usage.len);
+    buf_putc(&details, '}');
 
     buf b = {0};
-    buf_reserve(&b, 2 * strlen(r->messages_json) + 3 * usage.len + 2 * obs.len + 2048);
+    buf_reserve(&b, 2 * r->messages_json_len + 4 * usage.len + 2 * obs.len + 2 * details.len + 2048);
     jw_raw(&b, "{\"run_id\":");
     bad |= jw_cstr(&b, r->run_id);
     jw_raw(&b, ",\"trace_correlation_id\":");
     bad |= jw_cstr(&b, r->trace_id);
     jw_raw(&b, ",\"trajectories\":[{\"env_id\":\"banking77::");
-    buf_printf(&b, "%s::%zu\",\"policy_id\":", split, r->row);
+    buf_puts(&b, split);
+    jw_raw(&b, "::");
+    jw_int(&b, (int64_t)r->row);
+    jw_raw(&b, "\",\"policy_id\":");
     bad |= jw_cstr(&b, r->policy_id);
     jw_raw(&b, ",\"steps\":[{\"obs\":");
     buf_append(&b, obs.data, obs.len);
     jw_raw(&b, ",\"tool_calls\":");
     bad |= jw_value(&b, reply->tool_calls);
-    buf_printf(&b, ",\"reward\":%s,\"done\":true,\"info\":{\"expected_intent\":", reward);
+    jw_raw(&b, ",\"reward\":");
+    buf_puts(&b, reward);
+    jw_raw(&b, ",\"done\":true,\"info\":{\"expected_intent\":");
     bad |= jw_cstr(&b, label);
     jw_raw(&b, ",\"predicted_intent\":");
     if (!reply->predicted || jw_cstr(&b, reply->predicted))
         jw_raw(&b, "\"\"");
-    buf_printf(&b, ",\"correct\":%s,\"messages\":", yes);
-    buf_puts(&b, r->messages_json);
+    jw_raw(&b, ",\"correct\":");
+    buf_puts(&b, yes);
+    jw_raw(&b, ",\"messages\":");
+    buf_append(&b, r->messages_json, r->messages_json_len);
     jw_raw(&b, ",\"meta\":{\"inference_url\":");
     bad |= jw_cstr(&b, r->call_url);
     jw_raw(&b, ",\"model\":");
     bad |= jw_cstr(&b, r->model);
-    buf_printf(&b, "},\"attempts\":%d,\"latency_ms\":", st->attempts);
+    jw_raw(&b, "},\"attempts\":");
+    jw_int(&b, st->attempts);
+    jw_raw(&b, ",\"latency_ms\":");
     jw_int(&b, st->llm_ms);
     jw_raw(&b, ",\"usage\":");
     buf_append(&b, usage.data, usage.len);
@@ -490,22 +512,32 @@ char *rollout_response_text(const rollout *r, const dataset *ds, const llm_reply
     bad |= jw_cstr(&b, st->cache ? st->cache : "off");
     jw_raw(&b, "}}],\"final\":{\"observation\":");
     buf_append(&b, obs.data, obs.len);
-    buf_printf(&b, ",\"reward\":%s},\"length\":1,\"inference_url\":", reward);
+    jw_raw(&b, ",\"reward\":");
+    buf_puts(&b, reward);
+    jw_raw(&b, "},\"length\":1,\"inference_url\":");
     bad |= jw_cstr(&b, r->inference_url);
-    buf_printf(&b,
-               "}],\"branches\":{},\"metrics\":{\"episode_returns\":[%s],\"mean_return\":%s,"
-               "\"num_steps\":1,\"num_episodes\":1,\"outcome_score\":%s,\"events_score\":%s,"
-               "\"outcome_reward\":%s,\"outcome_objectives\":{\"reward\":%s},\"reward_mean\":%s,"
-               "\"details\":%s},\"reward_info\":{\"outcome_reward\":%s,\"details\":%s},"
-               "\"inference_url\":",
-               reward, reward, reward, reward, reward, reward, reward, details.data, reward,
-               details.data);
+    /* metrics and reward_info: the reward eight times, details twice */
+    static const char *const metric_parts[] = {
+        "}],\"branches\":{},\"metrics\":{\"episode_returns\":[", "],\"mean_return\":",
+        ",\"num_steps\":1,\"num_episodes\":1,\"outcome_score\":", ",\"events_score\":",
+        ",\"outcome_reward\":", ",\"outcome_objectives\":{\"reward\":", "},\"reward_mean\":",
+        ",\"details\":", "},\"reward_info\":{\"outcome_reward\":"};
+    for (size_t i = 0; i < B77_ARRAY_LEN(metric_parts); i++) {
+        buf_puts(&b, metric_parts[i]);
+        if (i == 7)
+            buf_append(&b, details.data, details.len);
+        else
+            buf_puts(&b, reward);
+    }
+    jw_raw(&b, ",\"details\":");
+    buf_append(&b, details.data, details.len);
+    jw_raw(&b, "},\"inference_url\":");
     bad |= jw_cstr(&b, r->inference_url);
     jw_raw(&b, ",\"pipeline_metadata\":{\"inference_url\":");
     bad |= jw_cstr(&b, r->inference_url);
     jw_raw(&b, "},\"trace\":{\"schema_version\":\"3.0\",\"event_history\":[{\"type\":"
                "\"lm_call\",\"llm_request\":{\"messages\":");
-    buf_puts(&b, r->messages_json);
+    buf_append(&b, r->messages_json, r->messages_json_len);
     jw_raw(&b, ",\"model\":");
     bad |= jw_cstr(&b, r->model);
     jw_raw(&b, "},\"llm_response\":{\"message\":");
