@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jsonr.h"
 #include "util.h"
 
 int reply_parse_mode(const char *s)
@@ -59,8 +60,8 @@ char *reply_intent_from_args(const json_t *args, char *reason, size_t reasonlen)
         snprintf(reason, reasonlen, "tool call arguments are neither a JSON string nor an object");
         return NULL;
     }
-    json_error_t jerr;
-    json_t *parsed = json_loadb(json_string_value(args), json_string_length(args), 0, &jerr);
+    jr_error jerr;
+    json_t *parsed = jr_parse(json_string_value(args), json_string_length(args), 0, &jerr);
     if (!parsed) {
         snprintf(reason, reasonlen, "tool call arguments are not JSON: %s", jerr.text);
         return NULL;
@@ -116,8 +117,8 @@ static char *predict_structured(const char *content, char *reason, size_t reason
         snprintf(reason, reasonlen, "the reply has no content");
         return NULL;
     }
-    json_error_t jerr;
-    json_t *parsed = json_loads(content, 0, &jerr);
+    jr_error jerr;
+    json_t *parsed = jr_parse(content, strlen(content), 0, &jerr);
     if (!parsed) {
         snprintf(reason, reasonlen, "the reply's content is not JSON: %s", jerr.text);
         return NULL;
@@ -131,10 +132,10 @@ int reply_parse(const char *body, size_t len, enum output_mode mode, llm_reply *
                 size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
+    jr_error jerr;
+    json_t *root = jr_parse(body, len, 0, &jerr);
     if (!root) {
-        snprintf(err, errlen, "the upstream reply is not JSON (%s at byte %d)", jerr.text,
+        snprintf(err, errlen, "the upstream reply is not JSON (%s at byte %zu)", jerr.text,
                  jerr.position);
         return -1;
     }

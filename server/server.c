@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "jsonr.h"
 #include "llmurl.h"
 #include "log.h"
 #include "metrics.h"
@@ -376,17 +377,16 @@ static enum MHD_Result start_rollout(struct request *rq)
     server *s = rq->srv;
     if (rq->too_large)
         return reply_too_large(rq);
-    json_error_t jerr;
+    jr_error jerr;
     const char *text = rq->body.data ? rq->body.data : "";
-    json_t *body = json_loadb(text, rq->body.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!body && json_error_code(&jerr) == json_error_numeric_overflow)
+    json_t *body = jr_parse(text, rq->body.len, JR_REJECT_DUPLICATES, &jerr);
+    if (!body && jerr.overflow)
         /* An integer beyond int64 (a seed, say): read integers as reals so the
          * field's own check can answer 422 naming it. */
-        body = json_loadb(text, rq->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL,
-                          &jerr);
+        body = jr_parse(text, rq->body.len, JR_REJECT_DUPLICATES | JR_INT_AS_REAL, &jerr);
     if (!body)
         return reply(rq, MHD_HTTP_BAD_REQUEST,
-                     detail("invalid JSON body: %s (line %d, column %d, byte %d)", jerr.text,
+                     detail("invalid JSON body: %s (line %d, column %d, byte %zu)", jerr.text,
                             jerr.line, jerr.column, jerr.position),
                      NULL);
     if (!json_is_object(body)) {
@@ -478,7 +478,7 @@ static void share_with_waiters(struct request *rq)
 static void upstream_message(const upcall *c, char *out, size_t n)
 {
     out[0] = '\0';
-    json_t *j = json_loadb(c->reply.data ? c->reply.data : "", c->reply.len, 0, NULL);
+    json_t *j = jr_parse(c->reply.data ? c->reply.data : "", c->reply.len, 0, NULL);
     json_t *err = json_object_get(j, "error");
     const char *m = json_string_value(json_object_get(err, "message"));
     if (!m)

@@ -1,6 +1,7 @@
-/* Unit tests: the direct JSON writer against jansson's own encoder. */
+/* Unit tests: the direct JSON writer and parser against jansson. */
 #include <stdlib.h>
 
+#include "jsonr.h"
 #include "jsonw.h"
 #include "test.h"
 
@@ -61,4 +62,65 @@ TEST(jsonw_rejects_invalid_utf8)
     CHECK(jw_cstr(&b, NULL) == 0);
     CHECK_STR(b.data, "null");
     buf_free(&b);
+}
+
+/* jr_parse and json_loadb agree on a value (same dump) or both refuse. */
+static int parses_alike(const char *text, int flags)
+{
+    jr_error e;
+    json_error_t je;
+    json_t *a = jr_parse(text, strlen(text), flags, &e);
+    json_t *b = json_loads(text, (flags & JR_REJECT_DUPLICATES ? JSON_REJECT_DUPLICATES : 0) |
+                                     (flags & JR_INT_AS_REAL ? JSON_DECODE_INT_AS_REAL : 0),
+                           &je);
+    int same = !a == !b;
+    if (a && b) {
+        char *da = json_dumps(a, 0), *db = json_dumps(b, 0);
+        same = strcmp(da, db) == 0;
+        free(da);
+        free(db);
+    }
+    if (!a && !e.text[0])
+        same = 0;
+    if (!same)
+        fprintf(stderr, "  %s: jr %s (%s), jansson %s (%s)\n", text, a ? "ok" : "refused", e.text,
+                b ? "ok" : "refused", je.text);
+    json_decref(a);
+    json_decref(b);
+    return same;
+}
+
+TEST(jsonr_matches_jansson)
+{
+    static const char *texts[] = {
+        "{}", "[]", " [1, -0, 0.5, 1e3, 1E-3, -12.5e+2, true, false, null] ",
+        "{\"a\":1,\"b\":{\"c\":[\"x\"]},\"a\":2}", "[\"\\u00e9\\ud83d\\ude00\\/\\b\\f\\n\\r\\t\"]",
+        "[\"é😀\"]", "[9223372036854775807,-9223372036854775808]", "[9223372036854775808]",
+        "[1e400]", "[1e-400]", "1", "\"s\"", "", "[", "[1,]", "{\"a\"}", "{\"a\":}", "[01]", "[1.]",
+        "[-]", "[.5]", "[+1]", "[1e]", "[tru]", "[truex]", "[\"\\u0000\"]", "[\"\\ud800\"]",
+        "[\"\\udc00\"]", "[\"\\ud800\\u0041\"]", "[\"\\x\"]", "[\"\x01\"]", "[\"\xff\"]",
+        "[\"\xc0\x80\"]", "[] x", "{\"a\":1} {}", "[1 2]", "{1:2}"};
+    for (size_t i = 0; i < B77_ARRAY_LEN(texts); i++) {
+        CHECK(parses_alike(texts[i], 0));
+        CHECK(parses_alike(texts[i], JR_REJECT_DUPLICATES));
+        CHECK(parses_alike(texts[i], JR_INT_AS_REAL));
+    }
+    /* where a refusal points */
+    jr_error e;
+    CHECK(jr_parse("{\n  \"a\": tru\n}", 14, 0, &e) == NULL);
+    CHECK(e.line == 2 && e.column == 8 && e.position == 9);
+    CHECK(jr_parse("[99999999999999999999]", 22, 0, &e) == NULL && e.overflow);
+    json_t *v = jr_parse("[99999999999999999999]", 22, JR_INT_AS_REAL, &e);
+    CHECK(json_is_real(json_array_get(v, 0)));
+    json_decref(v);
+    /* deep nesting: jansson's limit of 2048 */
+    char deep[4200];
+    memset(deep, '[', 2049);
+    memset(deep + 2049, ']', 2049);
+    deep[4098] = '\0';
+    CHECK(jr_parse(deep, 4098, 0, &e) == NULL && strstr(e.text, "depth"));
+    deep[4097] = '\0'; /* 2,048 levels: accepted */
+    v = jr_parse(deep + 1, 4096, 0, &e);
+    CHECK(v != NULL);
+    json_decref(v);
 }
