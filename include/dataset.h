@@ -54,6 +54,9 @@ const char *dataset_label_name(const dataset *ds, int label);
 const char *dataset_available_intents(const dataset *ds);
 /* "activate_my_card, age_limit, ...": the {intents} text. */
 const char *dataset_intents_joined(const dataset *ds);
+/* The same two texts JSON-escaped (no quotes), for writing prompts as JSON. */
+const char *dataset_available_intents_json(const dataset *ds);
+const char *dataset_intents_joined_json(const dataset *ds);
 
 /* The row a seed selects in a split of n rows: Python's seed % n (negative
  * seeds wrap). n must be > 0. */

@@ -14,6 +14,8 @@
 /* A JSON string of s (n bytes), quotes included. Returns 0, or -1 when s is
  * not valid UTF-8 (then b is left as it was). */
 int jw_str(buf *b, const char *s, size_t n);
+/* The same without the quotes: the escaped characters alone. */
+int jw_escape(buf *b, const char *s, size_t n);
 /* jw_str of a NUL-terminated string; NULL writes null. */
 int jw_cstr(buf *b, const char *s);
 void jw_int(buf *b, int64_t v);

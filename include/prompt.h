@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "util.h"
 #include "verr.h"
 
 /* The synth-ai Banking77 baseline, byte for byte: the Synth backend rewrites
@@ -24,6 +25,9 @@ typedef struct prompt_vars {
     const char *query;             /* {query} and {text} */
     const char *available_intents; /* {available_intents} */
     const char *intents;           /* {intents} */
+    /* The two lists JSON-escaped (no quotes), or NULL: escaped when needed. */
+    const char *available_intents_json;
+    const char *intents_json;
 } prompt_vars;
 
 /* Renders tmpl (len bytes): {query}, {text}, {available_intents},
@@ -39,7 +43,10 @@ char *prompt_render(const char *tmpl, size_t len, const prompt_vars *v, char **u
  * the system message; an object: its sections/prompt_sections list sorted by
  * order). When no section mentions {query}/{text} the default user message
  * (the short one when short_user) is appended. On a bad template returns
- * NULL and fills e with a loc under body.policy.config.prompt_template. */
-json_t *prompt_messages(const json_t *tmpl, const prompt_vars *v, int short_user, verr *e);
+ * NULL and fills e with a loc under body.policy.config.prompt_template.
+ * When json is not NULL the same array is appended to it as JSON text,
+ * written as it renders (the rendered text is not escaped a second time). */
+json_t *prompt_messages(const json_t *tmpl, const prompt_vars *v, int short_user, verr *e,
+                        buf *json);
 
 #endif

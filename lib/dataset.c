@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonw.h"
 #include "util.h"
 
 struct split {
@@ -22,6 +23,8 @@ struct dataset {
     char *labels[DATASET_NUM_LABELS];
     char *available_intents;
     char *intents_joined;
+    char *available_intents_json; /* the same two, JSON-escaped */
+    char *intents_joined_json;
 };
 
 int utf8_valid(const char *str, size_t n)
@@ -339,6 +342,11 @@ dataset *dataset_from_tables(csv_table *train, csv_table *test, char *err, size_
     }
     ds->available_intents = buf_steal(&avail);
     ds->intents_joined = buf_steal(&joined);
+    /* labels are checked UTF-8, so escaping cannot fail */
+    jw_escape(&avail, ds->available_intents, strlen(ds->available_intents));
+    jw_escape(&joined, ds->intents_joined, strlen(ds->intents_joined));
+    ds->available_intents_json = buf_steal(&avail);
+    ds->intents_joined_json = buf_steal(&joined);
     return ds;
 }
 
@@ -356,6 +364,8 @@ void dataset_free(dataset *ds)
         free(ds->labels[k]);
     free(ds->available_intents);
     free(ds->intents_joined);
+    free(ds->available_intents_json);
+    free(ds->intents_joined_json);
     free(ds);
 }
 
@@ -406,6 +416,16 @@ const char *dataset_available_intents(const dataset *ds)
 const char *dataset_intents_joined(const dataset *ds)
 {
     return ds->intents_joined;
+}
+
+const char *dataset_available_intents_json(const dataset *ds)
+{
+    return ds->available_intents_json;
+}
+
+const char *dataset_intents_joined_json(const dataset *ds)
+{
+    return ds->intents_joined_json;
 }
 
 size_t dataset_seed_row(int64_t seed, size_t n)

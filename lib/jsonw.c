@@ -56,13 +56,12 @@ static int plain8(const unsigned char *p)
     return !(w & HIGHS) && !HAS_LESS(w, 0x20) && !HAS_LESS(q, 1) && !HAS_LESS(k, 1);
 }
 
-int jw_str(buf *b, const char *str, size_t n)
+int jw_escape(buf *b, const char *str, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF"; /* jansson writes \u001F */
     const unsigned char *s = (const unsigned char *)str;
     size_t mark = b->len;
-    buf_reserve(b, n + 2);
-    b->data[b->len++] = '"';
+    buf_reserve(b, n);
     size_t start = 0, i = 0;
     while (i < n) {
         while (i + 8 <= n && plain8(s + i))
@@ -101,6 +100,18 @@ int jw_str(buf *b, const char *str, size_t n)
         start = ++i;
     }
     buf_append(b, s + start, n - start);
+    return 0;
+}
+
+int jw_str(buf *b, const char *s, size_t n)
+{
+    size_t mark = b->len;
+    buf_putc(b, '"');
+    if (jw_escape(b, s, n)) {
+        b->len = mark;
+        b->data[mark] = '\0';
+        return -1;
+    }
     buf_putc(b, '"');
     return 0;
 }

@@ -1,9 +1,11 @@
 /* prompt.c: see prompt.h. */
 #include "prompt.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonw.h"
 #include "util.h"
 
 static int is_name_char(char c)
@@ -11,22 +13,40 @@ static int is_name_char(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-char *prompt_render(const char *tmpl, size_t len, const prompt_vars *v, char **unknown,
-                    int *mentions_query)
+/* Appends a value to out: as is, or JSON-escaped (pre-escaped when the
+ * caller has it). -1 only for text that is not UTF-8. */
+static int put_value(buf *out, const char *val, const char *escaped, int json)
 {
-    buf out = {0};
-    buf_reserve(&out, len + 64);
+    if (!val)
+        return 0;
+    if (!json) {
+        buf_puts(out, val);
+        return 0;
+    }
+    if (escaped) {
+        buf_puts(out, escaped);
+        return 0;
+    }
+    return jw_escape(out, val, strlen(val));
+}
+
+/* prompt_render into out; with json, every piece is written JSON-escaped
+ * (escaping is piecewise: the pieces meet at ASCII braces). Returns 0, or
+ * -1 with *unknown set (or, with json, for text that is not UTF-8). */
+static int render(buf *out, const char *tmpl, size_t len, const prompt_vars *v, char **unknown,
+                  int *mentions_query, int json)
+{
     *unknown = NULL;
     size_t i = 0;
     while (i < len) {
         char c = tmpl[i];
         if (c == '{' && i + 1 < len && tmpl[i + 1] == '{') {
-            buf_putc(&out, '{');
+            buf_putc(out, '{');
             i += 2;
             continue;
         }
         if (c == '}' && i + 1 < len && tmpl[i + 1] == '}') {
-            buf_putc(&out, '}');
+            buf_putc(out, '}');
             i += 2;
             continue;
         }
@@ -37,22 +57,22 @@ char *prompt_render(const char *tmpl, size_t len, const prompt_vars *v, char **u
             if (j > i + 1 && j < len && tmpl[j] == '}') {
                 const char *name = tmpl + i + 1;
                 size_t n = j - i - 1;
-                const char *val = NULL;
+                int rc;
                 if ((n == 5 && memcmp(name, "query", 5) == 0) ||
                     (n == 4 && memcmp(name, "text", 4) == 0)) {
-                    val = v->query;
+                    rc = put_value(out, v->query, NULL, json);
                     if (mentions_query)
                         *mentions_query = 1;
                 } else if (n == 17 && memcmp(name, "available_intents", 17) == 0) {
-                    val = v->available_intents;
+                    rc = put_value(out, v->available_intents, v->available_intents_json, json);
                 } else if (n == 7 && memcmp(name, "intents", 7) == 0) {
-                    val = v->intents;
+                    rc = put_value(out, v->intents, v->intents_json, json);
                 } else {
                     *unknown = xstrndup(name, n);
-                    buf_free(&out);
-                    return NULL;
+                    return -1;
                 }
-                buf_puts(&out, val ? val : "");
+                if (rc)
+                    return -1;
                 i = j + 1;
                 continue;
             }
@@ -61,8 +81,23 @@ char *prompt_render(const char *tmpl, size_t len, const prompt_vars *v, char **u
         size_t j = i + 1;
         while (j < len && tmpl[j] != '{' && tmpl[j] != '}')
             j++;
-        buf_append(&out, tmpl + i, j - i);
+        if (!json)
+            buf_append(out, tmpl + i, j - i);
+        else if (jw_escape(out, tmpl + i, j - i))
+            return -1;
         i = j;
+    }
+    return 0;
+}
+
+char *prompt_render(const char *tmpl, size_t len, const prompt_vars *v, char **unknown,
+                    int *mentions_query)
+{
+    buf out = {0};
+    buf_reserve(&out, len + 64);
+    if (render(&out, tmpl, len, v, unknown, mentions_query, 0)) {
+        buf_free(&out);
+        return NULL;
     }
     return buf_steal(&out);
 }
@@ -78,10 +113,37 @@ static json_t *message(const char *role, const char *content)
     return m;
 }
 
-/* Renders one template string into a message appended to msgs. Returns 0, or
- * -1 with e set (loc = base path + "content"). */
-static int add_rendered(json_t *msgs, const char *role, const char *tmpl, size_t len,
-                        const prompt_vars *v, int *mentions, verr *e, json_t *loc)
+/* Where a template string sits, for error locations built only on error:
+ * body.policy.config.prompt_template[.key[.index[.field]]]. */
+struct where {
+    const char *key; /* NULL: the template itself */
+    long index;      /* -1: none */
+    const char *field;
+};
+
+static void set_error(verr *e, const char *msg, struct where w)
+{
+    json_t *loc = json_pack("[s,s,s,s]", "body", "policy", "config", "prompt_template");
+    if (w.key)
+        json_array_append_new(loc, json_string(w.key));
+    if (w.index >= 0)
+        json_array_append_new(loc, json_integer((json_int_t)w.index));
+    if (w.field)
+        json_array_append_new(loc, json_string(w.field));
+    verr_set(e, msg, "o", loc);
+}
+
+/* What the rendering builds: the messages, and (when json is not NULL) the
+ * same array as JSON text. */
+struct out {
+    json_t *msgs;
+    buf *json;
+};
+
+/* Renders one template string into a message appended to the output.
+ * Returns 0, or -1 with e set. */
+static int add_rendered(struct out *o, const char *role, const char *tmpl, size_t len,
+                        const prompt_vars *v, int *mentions, verr *e, struct where w)
 {
     char *unknown = NULL;
     char *text = prompt_render(tmpl, len, v, &unknown, mentions);
@@ -92,10 +154,22 @@ static int add_rendered(json_t *msgs, const char *role, const char *tmpl, size_t
                  "{available_intents}, {intents}; write {{ and }} for literal braces)",
                  unknown);
         free(unknown);
-        verr_set(e, msg, "o", json_incref(loc));
+        set_error(e, msg, w);
         return -1;
     }
-    json_array_append_new(msgs, message(role, text));
+    if (o->json) {
+        buf_puts(o->json, json_array_size(o->msgs) ? ",{\"role\":" : "{\"role\":");
+        int bad = jw_cstr(o->json, role);
+        jw_raw(o->json, ",\"content\":\"");
+        if (bad || render(o->json, tmpl, len, v, &unknown, NULL, 1)) {
+            free(unknown);
+            free(text);
+            set_error(e, "the prompt is not valid UTF-8", w);
+            return -1;
+        }
+        jw_raw(o->json, "\"}");
+    }
+    json_array_append_new(o->msgs, message(role, text));
     free(text);
     return 0;
 }
@@ -116,25 +190,17 @@ static int section_cmp(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-static json_t *base_loc(void)
-{
-    return json_pack("[s,s,s,s]", "body", "policy", "config", "prompt_template");
-}
-
-static int render_sections(json_t *msgs, const char *key, const json_t *list, const prompt_vars *v,
-                           int *mentions, verr *e)
+static int render_sections(struct out *o, const char *key, const json_t *list,
+                           const prompt_vars *v, int *mentions, verr *e)
 {
     size_t n = json_array_size(list);
     struct section *secs = xcalloc(n ? n : 1, sizeof *secs);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const json_t *s = json_array_get(list, i);
-        json_t *loc = base_loc();
-        json_array_append_new(loc, json_string(key));
-        json_array_append_new(loc, json_integer((json_int_t)i));
+        struct where w = {key, (long)i, NULL};
         if (!json_is_object(s)) {
-            verr_set(e, "each prompt section must be an object with role and content", "o",
-                     json_incref(loc));
+            set_error(e, "each prompt section must be an object with role and content", w);
             rc = -1;
         } else {
             const json_t *order = json_object_get(s, "order");
@@ -143,60 +209,58 @@ static int render_sections(json_t *msgs, const char *key, const json_t *list, co
             secs[i].order = (double)i;
             if (order && !json_is_null(order)) {
                 if (!json_is_number(order)) {
-                    json_array_append_new(loc, json_string("order"));
-                    verr_set(e, "section order must be a number", "o", json_incref(loc));
+                    w.field = "order";
+                    set_error(e, "section order must be a number", w);
                     rc = -1;
                 } else {
                     secs[i].order = json_number_value(order);
                 }
             }
         }
-        json_decref(loc);
     }
     if (rc == 0)
         qsort(secs, n, sizeof *secs, section_cmp);
     for (size_t k = 0; k < n && rc == 0; k++) {
         const json_t *s = secs[k].obj;
-        json_t *loc = base_loc();
-        json_array_append_new(loc, json_string(key));
-        json_array_append_new(loc, json_integer((json_int_t)secs[k].index));
+        struct where w = {key, (long)secs[k].index, NULL};
         const json_t *role = json_object_get(s, "role");
         const char *r = json_string_value(role);
         const json_t *content = json_object_get(s, "content");
         if (!content || json_is_null(content))
             content = json_object_get(s, "pattern");
         if (!r || (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant"))) {
-            json_array_append_new(loc, json_string("role"));
-            verr_set(e, "section role must be \"system\", \"user\" or \"assistant\"", "o",
-                     json_incref(loc));
+            w.field = "role";
+            set_error(e, "section role must be \"system\", \"user\" or \"assistant\"", w);
             rc = -1;
         } else if (!json_is_string(content)) {
-            json_array_append_new(loc, json_string("content"));
-            verr_set(e, "section needs a string content (or pattern)", "o", json_incref(loc));
+            w.field = "content";
+            set_error(e, "section needs a string content (or pattern)", w);
             rc = -1;
         } else {
-            json_array_append_new(loc, json_string("content"));
-            rc = add_rendered(msgs, r, json_string_value(content), json_string_length(content), v,
-                              mentions, e, loc);
+            w.field = "content";
+            rc = add_rendered(o, r, json_string_value(content), json_string_length(content), v,
+                              mentions, e, w);
         }
-        json_decref(loc);
     }
     free(secs);
     return rc;
 }
 
-json_t *prompt_messages(const json_t *tmpl, const prompt_vars *v, int short_user, verr *e)
+json_t *prompt_messages(const json_t *tmpl, const prompt_vars *v, int short_user, verr *e,
+                        buf *json)
 {
-    json_t *msgs = json_array();
+    struct out o = {json_array(), json};
     int mentions = 0, rc = 0;
     const char *user = short_user ? PROMPT_SHORT_USER : PROMPT_DEFAULT_USER;
-    json_t *loc = base_loc();
+    const struct where top = {NULL, -1, NULL};
+    if (json)
+        buf_putc(json, '[');
     if (!tmpl || json_is_null(tmpl)) {
-        rc = add_rendered(msgs, "system", PROMPT_DEFAULT_SYSTEM, strlen(PROMPT_DEFAULT_SYSTEM), v,
-                          &mentions, e, loc);
+        rc = add_rendered(&o, "system", PROMPT_DEFAULT_SYSTEM, strlen(PROMPT_DEFAULT_SYSTEM), v,
+                          &mentions, e, top);
     } else if (json_is_string(tmpl)) {
-        rc = add_rendered(msgs, "system", json_string_value(tmpl), json_string_length(tmpl), v,
-                          &mentions, e, loc);
+        rc = add_rendered(&o, "system", json_string_value(tmpl), json_string_length(tmpl), v,
+                          &mentions, e, top);
     } else if (json_is_object(tmpl)) {
         static const char *keys[] = {"sections", "prompt_sections", "messages"};
         const json_t *list = NULL;
@@ -208,26 +272,25 @@ json_t *prompt_messages(const json_t *tmpl, const prompt_vars *v, int short_user
                 list = NULL;
         }
         if (!list) {
-            rc = add_rendered(msgs, "system", PROMPT_DEFAULT_SYSTEM, strlen(PROMPT_DEFAULT_SYSTEM),
-                              v, &mentions, e, loc);
+            rc = add_rendered(&o, "system", PROMPT_DEFAULT_SYSTEM, strlen(PROMPT_DEFAULT_SYSTEM),
+                              v, &mentions, e, top);
         } else if (!json_is_array(list)) {
-            json_array_append_new(loc, json_string(key));
-            verr_set(e, "prompt_template sections must be a list", "o", json_incref(loc));
+            set_error(e, "prompt_template sections must be a list", (struct where){key, -1, NULL});
             rc = -1;
         } else {
-            rc = render_sections(msgs, key, list, v, &mentions, e);
+            rc = render_sections(&o, key, list, v, &mentions, e);
         }
     } else {
-        verr_set(e, "prompt_template must be a string or an object with a sections list", "o",
-                 json_incref(loc));
+        set_error(e, "prompt_template must be a string or an object with a sections list", top);
         rc = -1;
     }
     if (rc == 0 && !mentions)
-        rc = add_rendered(msgs, "user", user, strlen(user), v, &mentions, e, loc);
-    json_decref(loc);
+        rc = add_rendered(&o, "user", user, strlen(user), v, &mentions, e, top);
     if (rc != 0) {
-        json_decref(msgs);
+        json_decref(o.msgs);
         return NULL;
     }
-    return msgs;
+    if (json)
+        buf_putc(json, ']');
+    return o.msgs;
 }

@@ -18,30 +18,6 @@
     "\"type\":\"object\",\"properties\":{\"intent\":{\"type\":\"string\"}},\"required\":["     \
     "\"intent\"]}}}"
 
-/* The messages (an array of {role, content} objects) as JSON text, written
- * once per rollout and copied into the upstream body and the response. NULL
- * if a string is not valid UTF-8. */
-static char *messages_text(const json_t *messages, size_t *len)
-{
-    buf b = {0};
-    buf_putc(&b, '[');
-    for (size_t i = 0; i < json_array_size(messages); i++) {
-        const json_t *m = json_array_get(messages, i);
-        const json_t *role = json_object_get(m, "role"), *content = json_object_get(m, "content");
-        buf_puts(&b, i ? ",{\"role\":" : "{\"role\":");
-        int bad = jw_str(&b, json_string_value(role), json_string_length(role));
-        jw_raw(&b, ",\"content\":");
-        if (bad || jw_str(&b, json_string_value(content), json_string_length(content))) {
-            buf_free(&b);
-            return NULL; /* not reached: the parts were checked (see prompt.c) */
-        }
-        buf_putc(&b, '}');
-    }
-    buf_putc(&b, ']');
-    *len = b.len;
-    return buf_steal(&b);
-}
-
 int rollout_parse_seed(const json_t *v, int64_t *out)
 {
     *out = 0;
@@ -187,12 +163,6 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
         tok_key = tok_keys[i];
     }
 
-    r->messages_json = messages_text(r->messages, &r->messages_json_len);
-    if (!r->messages_json) {
-        verr_set(e, "the rendered prompt is not valid UTF-8", "[s,s,s,s]", "body", "policy",
-                 "config", "prompt_template");
-        return -1;
-    }
     buf b = {0};
     buf_reserve(&b, r->messages_json_len + 1024);
     jw_raw(&b, "{\"model\":");
@@ -326,12 +296,19 @@ int rollout_prepare(const json_t *body, const dataset *ds, const rollout_default
         .query = dataset_text(ds, r->split, r->row),
         .available_intents = dataset_available_intents(ds),
         .intents = dataset_intents_joined(ds),
+        .available_intents_json = dataset_available_intents_json(ds),
+        .intents_json = dataset_intents_joined_json(ds),
     };
-    r->messages = prompt_messages(json_object_get(cfg, "prompt_template"), &vars, def->short_user, e);
+    buf mj = {0};
+    r->messages = prompt_messages(json_object_get(cfg, "prompt_template"), &vars, def->short_user,
+                                  e, &mj);
     if (!r->messages) {
+        buf_free(&mj);
         free(call_url);
         return -1;
     }
+    r->messages_json_len = mj.len;
+    r->messages_json = buf_steal(&mj);
     r->call_url = call_url;
     r->inference_url = xstrdup(url);
     r->model = xstrdup(model);

@@ -4,7 +4,7 @@
 #include "prompt.h"
 #include "test.h"
 
-static const prompt_vars V = {"where is my card?", "1. a\n2. b", "a, b"};
+static const prompt_vars V = {"where is my card?", "1. a\n2. b", "a, b", NULL, NULL};
 
 static char *render(const char *t, char **unknown, int *mentions)
 {
@@ -57,7 +57,7 @@ static const char *msg_field(json_t *msgs, size_t i, const char *k)
 TEST(default_messages_are_the_baseline)
 {
     verr e = {0};
-    json_t *m = prompt_messages(NULL, &V, 0, &e);
+    json_t *m = prompt_messages(NULL, &V, 0, &e, NULL);
     CHECK(json_array_size(m) == 2);
     CHECK_STR(msg_field(m, 0, "role"), "system");
     CHECK_STR(msg_field(m, 0, "content"), PROMPT_DEFAULT_SYSTEM);
@@ -65,7 +65,7 @@ TEST(default_messages_are_the_baseline)
               "Customer Query: where is my card?\n\nAvailable Intents:\n1. a\n2. b\n\nClassify "
               "this query into one of the above banking intents using the tool call.");
     json_decref(m);
-    m = prompt_messages(NULL, &V, 1, &e);
+    m = prompt_messages(NULL, &V, 1, &e, NULL);
     CHECK_STR(msg_field(m, 1, "content"),
               "Customer Query: where is my card?\n\nClassify this query into one of the banking "
               "intents using the tool call.");
@@ -76,7 +76,7 @@ TEST(string_template_is_the_system_message)
 {
     verr e = {0};
     json_t *t = json_string("Classify. Options: {intents}");
-    json_t *m = prompt_messages(t, &V, 0, &e);
+    json_t *m = prompt_messages(t, &V, 0, &e, NULL);
     CHECK(json_array_size(m) == 2);
     CHECK_STR(msg_field(m, 0, "content"), "Classify. Options: a, b");
     CHECK_STR(msg_field(m, 1, "role"), "user");
@@ -93,7 +93,7 @@ TEST(sections_sorted_by_order_stably_with_demos)
                            "{\"role\":\"user\",\"content\":\"demo q\",\"order\":1},"
                            "{\"role\":\"assistant\",\"content\":\"demo a\",\"order\":1}]}",
                            0, NULL);
-    json_t *m = prompt_messages(t, &V, 0, &e);
+    json_t *m = prompt_messages(t, &V, 0, &e, NULL);
     CHECK(json_array_size(m) == 4); /* {query} present: no default user appended */
     CHECK_STR(msg_field(m, 0, "content"), "sys");
     CHECK_STR(msg_field(m, 1, "content"), "demo q");
@@ -102,7 +102,7 @@ TEST(sections_sorted_by_order_stably_with_demos)
     json_decref(m);
     json_decref(t);
     t = json_loads("{\"prompt_sections\":[{\"role\":\"system\",\"content\":\"only sys\"}]}", 0, NULL);
-    m = prompt_messages(t, &V, 0, &e);
+    m = prompt_messages(t, &V, 0, &e, NULL);
     CHECK(json_array_size(m) == 2);
     CHECK_STR(msg_field(m, 1, "role"), "user");
     json_decref(m);
@@ -113,26 +113,52 @@ TEST(bad_templates_give_422_locations)
 {
     verr e = {0};
     json_t *t = json_loads("{\"sections\":[{\"role\":\"robot\",\"content\":\"x\"}]}", 0, NULL);
-    CHECK(prompt_messages(t, &V, 0, &e) == NULL);
+    CHECK(prompt_messages(t, &V, 0, &e, NULL) == NULL);
     char *loc = json_dumps(e.loc, JSON_COMPACT);
     CHECK_STR(loc, "[\"body\",\"policy\",\"config\",\"prompt_template\",\"sections\",0,\"role\"]");
     free(loc);
     verr_clear(&e);
     json_decref(t);
     t = json_loads("{\"sections\":[{\"role\":\"user\",\"content\":\"{oops}\"}]}", 0, NULL);
-    CHECK(prompt_messages(t, &V, 0, &e) == NULL);
+    CHECK(prompt_messages(t, &V, 0, &e, NULL) == NULL);
     CHECK(strstr(e.msg, "{oops}") != NULL);
     verr_clear(&e);
     json_decref(t);
     t = json_integer(3);
-    CHECK(prompt_messages(t, &V, 0, &e) == NULL);
+    CHECK(prompt_messages(t, &V, 0, &e, NULL) == NULL);
     json_t *body = verr_body(&e);
     CHECK(json_is_string(json_object_get(body, "detail")));
     CHECK(json_array_size(json_object_get(body, "errors")) == 1);
     json_decref(body);
     json_decref(t);
     t = json_loads("{\"sections\":\"nope\"}", 0, NULL);
-    CHECK(prompt_messages(t, &V, 0, &e) == NULL);
+    CHECK(prompt_messages(t, &V, 0, &e, NULL) == NULL);
     verr_clear(&e);
     json_decref(t);
+}
+
+/* The JSON text written while rendering is json_dumps of the messages, with
+ * the lists escaped on the fly or given pre-escaped. */
+TEST(messages_json_text_matches_the_messages)
+{
+    static const char *templates[] = {
+        NULL, "\"sys {{x}} \\\"q\\\"\\n{intents}\"",
+        "{\"sections\":[{\"role\":\"user\",\"content\":\"Q: {query}\\t{available_intents} é\",\"order\":2},"
+        "{\"role\":\"system\",\"content\":\"\\u0001 sys\"}]}"};
+    const prompt_vars esc = {"say \"hi\"\\n", "1. a\n2. b", "a, b", "1. a\\n2. b", "a, b"};
+    const prompt_vars raw = {"say \"hi\"\\n", "1. a\n2. b", "a, b", NULL, NULL};
+    for (size_t i = 0; i < sizeof templates / sizeof *templates; i++) {
+        json_t *t = templates[i] ? json_loads(templates[i], JSON_DECODE_ANY, NULL) : NULL;
+        for (int k = 0; k < 2; k++) {
+            verr e = {0};
+            buf text = {0};
+            json_t *m = prompt_messages(t, k ? &esc : &raw, 0, &e, &text);
+            char *want = json_dumps(m, JSON_COMPACT);
+            CHECK(m && want && text.data && strcmp(want, text.data) == 0);
+            free(want);
+            buf_free(&text);
+            json_decref(m);
+        }
+        json_decref(t);
+    }
 }
