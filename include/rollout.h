@@ -32,7 +32,7 @@ typedef struct rollout {
     char *call_url;      /* normalised: what is actually called */
     char *model;
     enum output_mode mode;
-    json_t *messages;    /* rendered, owned */
+    json_t *messages;    /* rendered, owned (the server drops it: it needs the text only) */
     char *messages_json; /* the same, as JSON text */
     size_t messages_json_len;
     char *upstream_body; /* the chat-completions request, NUL-terminated */

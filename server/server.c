@@ -398,6 +398,10 @@ static enum MHD_Result start_rollout(struct request *rq)
     json_decref(body);
     if (rc != 0)
         return reply(rq, MHD_HTTP_UNPROCESSABLE_CONTENT, verr_body(&e), NULL);
+    /* From here the messages' text is all the server uses: the tree would
+     * only hold a few KB per parked rollout. */
+    json_decref(rq->ro.messages);
+    rq->ro.messages = NULL;
     if (atomic_load(&s->stopping))
         return reply(rq, MHD_HTTP_SERVICE_UNAVAILABLE, detail("the server is shutting down"),
                      MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_BUSY, NULL);
