@@ -62,7 +62,4 @@ const char *dataset_intents_joined_json(const dataset *ds);
  * seeds wrap). n must be > 0. */
 size_t dataset_seed_row(int64_t seed, size_t n);
 
-/* 1 when s (of length n) is well-formed UTF-8. */
-int utf8_valid(const char *s, size_t n);
-
 #endif

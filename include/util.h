@@ -35,6 +35,8 @@ void buf_append(buf *b, const void *p, size_t n);
 void buf_puts(buf *b, const char *s);
 void buf_putc(buf *b, char c);
 void buf_printf(buf *b, const char *fmt, ...) B77_PRINTF(2, 3);
+/* Appends code point c (at most U+10FFFF) as UTF-8. */
+void buf_put_utf8(buf *b, uint32_t c);
 void buf_reset(buf *b);
 void buf_free(buf *b);
 /* Hands the buffer's string to the caller (never NULL) and empties b. */
@@ -58,6 +60,12 @@ uint64_t fnv1a64(const void *p, size_t n, uint64_t seed);
 
 /* splitmix64: a tiny seeded PRNG (state advanced in place). */
 uint64_t splitmix64(uint64_t *state);
+
+/* Length of the valid UTF-8 sequence at p (avail bytes there, at least 1),
+ * or 0: no overlongs, no surrogates, nothing above U+10FFFF. */
+size_t utf8_seq_len(const unsigned char *p, size_t avail);
+/* 1 when s[0..n) is valid UTF-8. */
+int utf8_valid(const char *s, size_t n);
 
 /* Writes a random version-4 UUID (36 chars + NUL) into out. */
 void uuid_string(char out[37]);

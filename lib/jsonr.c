@@ -67,63 +67,6 @@ static int hex4(const unsigned char *p, uint32_t *out)
     return 0;
 }
 
-static void put_utf8(buf *b, uint32_t cp)
-{
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    buf_append(b, u, n);
-}
-
-/* Length of the valid UTF-8 sequence at p (before end), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0];
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 /* The string at ps->p (just past its opening quote), decoded into ps->tmp.
  * Returns 0 with ps->p past the closing quote. */
 static int string_body(parser *ps)
@@ -141,7 +84,7 @@ static int string_body(parser *ps)
         }
         unsigned c = *p;
         if (c >= 0x80) {
-            size_t k = utf8_seq(p, ps->end);
+            size_t k = utf8_seq_len(p, (size_t)(ps->end - p));
             if (!k) {
                 ps->p = p;
                 fail(ps, "invalid UTF-8 in a string");
@@ -208,7 +151,7 @@ static int string_body(parser *ps)
                 fail(ps, "\\u0000 is not allowed");
                 return -1;
             }
-            put_utf8(b, cp);
+            buf_put_utf8(b, cp);
             break;
         }
         default:

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataset.h" /* utf8_valid */
 #include "util.h"
 
 #define MAX_DEPTH 128
@@ -247,24 +246,6 @@ static int hexval(char c)
     return -1;
 }
 
-static void put_utf8(buf *b, uint32_t c)
-{
-    char o[4];
-    size_t n;
-    if (c < 0x80) {
-        o[0] = (char)c, n = 1;
-    } else if (c < 0x800) {
-        o[0] = (char)(0xC0 | (c >> 6)), o[1] = (char)(0x80 | (c & 0x3F)), n = 2;
-    } else if (c < 0x10000) {
-        o[0] = (char)(0xE0 | (c >> 12)), o[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (c & 0x3F)), n = 3;
-    } else {
-        o[0] = (char)(0xF0 | (c >> 18)), o[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-        o[2] = (char)(0x80 | ((c >> 6) & 0x3F)), o[3] = (char)(0x80 | (c & 0x3F)), n = 4;
-    }
-    buf_append(b, o, n);
-}
-
 static int escape(parser *p, buf *out)
 {
     char c = peek(p, 1);
@@ -294,7 +275,7 @@ static int escape(parser *p, buf *out)
             fail(p, "\\%c%0*X is not a Unicode scalar value", c, digits, cp);
             return -1;
         }
-        put_utf8(out, cp);
+        buf_put_utf8(out, cp);
         return 0;
     }
     default:

@@ -4,6 +4,7 @@
 
 #include "dataset.h"
 #include "test.h"
+#include "util.h"
 
 static int parse(const char *csv, csv_table *t, char *err)
 {
@@ -56,6 +57,8 @@ TEST(utf8_validation)
     CHECK(!utf8_valid("\xe2\x82", 2));         /* cut mid-character */
     CHECK(!utf8_valid("\xc0\xaf", 2));         /* overlong */
     CHECK(!utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    CHECK(utf8_valid("plain ascii text, \xe2\x82\xac and more ascii", 36)); /* the 8-byte scan */
+    CHECK(!utf8_valid("plain ascii text, \xe2\x82 and", 24));
 }
 
 TEST(seed_row_is_python_modulo)
