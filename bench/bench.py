@@ -96,6 +96,7 @@ def wrk(url, script, conns, env=None, seconds=None, on_start=None):
     if WARMUP > 0:
         subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{WARMUP}s",
                         "--timeout", "10s", "-s", script, url], capture_output=True, env=e)
+        time.sleep(0.5)  # requests the warm-up left in flight finish and free their connections
     if on_start:
         on_start()
     r = subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds or SECONDS}s",
