@@ -48,5 +48,9 @@ char *prompt_render(const char *tmpl, size_t len, const prompt_vars *v, char **u
  * written as it renders (the rendered text is not escaped a second time). */
 json_t *prompt_messages(const json_t *tmpl, const prompt_vars *v, int short_user, verr *e,
                         buf *json);
+/* The same with the tree optional: *tree is set when tree is not NULL, the
+ * JSON text appended when json is not NULL. Returns 0, or -1 with e set. */
+int prompt_render_messages(const json_t *tmpl, const prompt_vars *v, int short_user, verr *e,
+                           json_t **tree, buf *json);
 
 #endif

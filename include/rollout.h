@@ -19,6 +19,9 @@ typedef struct rollout_defaults {
     int short_user;            /* use the older short user message */
     int tool_choice_function;  /* force the function object instead of "required" */
     double max_time_cap_s;     /* caps safety.max_time_s; also the default */
+    int text_only;             /* render the messages as JSON text only: no tree in
+                                  r->messages (the server's way; rollout_response
+                                  needs the tree) */
 } rollout_defaults;
 
 /* A validated rollout request. Every string is owned. */
@@ -32,7 +35,7 @@ typedef struct rollout {
     char *call_url;      /* normalised: what is actually called */
     char *model;
     enum output_mode mode;
-    json_t *messages;    /* rendered, owned (the server drops it: it needs the text only) */
+    json_t *messages;    /* rendered, owned; NULL with text_only */
     char *messages_json; /* the same, as JSON text */
     size_t messages_json_len;
     char *upstream_body; /* the chat-completions request, NUL-terminated */

@@ -133,12 +133,25 @@ static void set_error(verr *e, const char *msg, struct where w)
     verr_set(e, msg, "o", loc);
 }
 
-/* What the rendering builds: the messages, and (when json is not NULL) the
- * same array as JSON text. */
+/* What the rendering builds: the messages (when msgs is not NULL) and their
+ * JSON text (when json is not NULL). */
 struct out {
     json_t *msgs;
     buf *json;
+    size_t count;
 };
+
+static int unknown_placeholder(verr *e, char *unknown, struct where w)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "unknown placeholder {%.60s} in prompt_template (known: {query}, {text}, "
+             "{available_intents}, {intents}; write {{ and }} for literal braces)",
+             unknown);
+    free(unknown);
+    set_error(e, msg, w);
+    return -1;
+}
 
 /* Renders one template string into a message appended to the output.
  * Returns 0, or -1 with e set. */
@@ -146,31 +159,27 @@ static int add_rendered(struct out *o, const char *role, const char *tmpl, size_
                         const prompt_vars *v, int *mentions, verr *e, struct where w)
 {
     char *unknown = NULL;
-    char *text = prompt_render(tmpl, len, v, &unknown, mentions);
-    if (!text) {
-        char msg[200];
-        snprintf(msg, sizeof msg,
-                 "unknown placeholder {%.60s} in prompt_template (known: {query}, {text}, "
-                 "{available_intents}, {intents}; write {{ and }} for literal braces)",
-                 unknown);
-        free(unknown);
-        set_error(e, msg, w);
-        return -1;
+    if (o->msgs) {
+        char *text = prompt_render(tmpl, len, v, &unknown, mentions);
+        if (!text)
+            return unknown_placeholder(e, unknown, w);
+        json_array_append_new(o->msgs, message(role, text));
+        free(text);
+        mentions = NULL; /* noted once */
     }
     if (o->json) {
-        buf_puts(o->json, json_array_size(o->msgs) ? ",{\"role\":" : "{\"role\":");
+        buf_puts(o->json, o->count ? ",{\"role\":" : "{\"role\":");
         int bad = jw_cstr(o->json, role);
         jw_raw(o->json, ",\"content\":\"");
-        if (bad || render(o->json, tmpl, len, v, &unknown, NULL, 1)) {
-            free(unknown);
-            free(text);
+        if (bad || render(o->json, tmpl, len, v, &unknown, mentions, 1)) {
+            if (unknown)
+                return unknown_placeholder(e, unknown, w);
             set_error(e, "the prompt is not valid UTF-8", w);
             return -1;
         }
         jw_raw(o->json, "\"}");
     }
-    json_array_append_new(o->msgs, message(role, text));
-    free(text);
+    o->count++;
     return 0;
 }
 
@@ -246,10 +255,10 @@ static int render_sections(struct out *o, const char *key, const json_t *list,
     return rc;
 }
 
-json_t *prompt_messages(const json_t *tmpl, const prompt_vars *v, int short_user, verr *e,
-                        buf *json)
+int prompt_render_messages(const json_t *tmpl, const prompt_vars *v, int short_user, verr *e,
+                           json_t **tree, buf *json)
 {
-    struct out o = {json_array(), json};
+    struct out o = {tree ? json_array() : NULL, json, 0};
     int mentions = 0, rc = 0;
     const char *user = short_user ? PROMPT_SHORT_USER : PROMPT_DEFAULT_USER;
     const struct where top = {NULL, -1, NULL};
@@ -288,9 +297,18 @@ json_t *prompt_messages(const json_t *tmpl, const prompt_vars *v, int short_user
         rc = add_rendered(&o, "user", user, strlen(user), v, &mentions, e, top);
     if (rc != 0) {
         json_decref(o.msgs);
-        return NULL;
+        return -1;
     }
     if (json)
         buf_putc(json, ']');
-    return o.msgs;
+    if (tree)
+        *tree = o.msgs;
+    return 0;
+}
+
+json_t *prompt_messages(const json_t *tmpl, const prompt_vars *v, int short_user, verr *e,
+                        buf *json)
+{
+    json_t *tree = NULL;
+    return prompt_render_messages(tmpl, v, short_user, e, &tree, json) == 0 ? tree : NULL;
 }

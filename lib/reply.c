@@ -177,31 +177,36 @@ void reply_free(llm_reply *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Trimmed, lower-cased, '_' as ' ', written into a new string. */
-static char *canonical(const char *s)
+/* s trimmed of ASCII whitespace: *start and its length. */
+static size_t trimmed(const char *s, const char **start)
 {
     const char *ws = " \t\r\n\f\v";
     s += strspn(s, ws);
     size_t n = strlen(s);
     while (n > 0 && strchr(ws, s[n - 1]))
         n--;
-    char *c = xstrndup(s, n);
-    for (size_t i = 0; i < n; i++) {
-        if (c[i] >= 'A' && c[i] <= 'Z')
-            c[i] = (char)(c[i] + 32);
-        else if (c[i] == '_')
-            c[i] = ' ';
-    }
-    return c;
+    *start = s;
+    return n;
+}
+
+/* A byte as compared: lower-cased, '_' read as ' '. */
+static char fold(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return (char)(c + 32);
+    return c == '_' ? ' ' : c;
 }
 
 int reply_matches(const char *predicted, const char *label)
 {
     if (!predicted || !label)
         return 0;
-    char *a = canonical(predicted), *b = canonical(label);
-    int eq = strcmp(a, b) == 0;
-    free(a);
-    free(b);
-    return eq;
+    const char *a, *b;
+    size_t n = trimmed(predicted, &a), m = trimmed(label, &b);
+    if (n != m)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (fold(a[i]) != fold(b[i]))
+            return 0;
+    return 1;
 }

@@ -300,9 +300,8 @@ int rollout_prepare(const json_t *body, const dataset *ds, const rollout_default
         .intents_json = dataset_intents_joined_json(ds),
     };
     buf mj = {0};
-    r->messages = prompt_messages(json_object_get(cfg, "prompt_template"), &vars, def->short_user,
-                                  e, &mj);
-    if (!r->messages) {
+    if (prompt_render_messages(json_object_get(cfg, "prompt_template"), &vars, def->short_user, e,
+                               def->text_only ? NULL : &r->messages, &mj) != 0) {
         buf_free(&mj);
         free(call_url);
         return -1;

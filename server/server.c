@@ -398,10 +398,6 @@ static enum MHD_Result start_rollout(struct request *rq)
     json_decref(body);
     if (rc != 0)
         return reply(rq, MHD_HTTP_UNPROCESSABLE_CONTENT, verr_body(&e), NULL);
-    /* From here the messages' text is all the server uses: the tree would
-     * only hold a few KB per parked rollout. */
-    json_decref(rq->ro.messages);
-    rq->ro.messages = NULL;
     if (atomic_load(&s->stopping))
         return reply(rq, MHD_HTTP_SERVICE_UNAVAILABLE, detail("the server is shutting down"),
                      MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_BUSY, NULL);
@@ -781,6 +777,7 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
         .model = cfg->model,
         .default_split = cfg->default_split,
         .short_user = cfg->short_user,
+        .text_only = 1, /* the server writes the messages' text; no tree */
         .tool_choice_function = cfg->tool_choice_function,
         .max_time_cap_s = cfg->max_time_s,
     };

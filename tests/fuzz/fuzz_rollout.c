@@ -28,10 +28,23 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         json_decref(body);
         return 0;
     }
-    rollout_defaults def = {"http://127.0.0.1:9/v1", "m", 1, (int)(size & 1), (int)(size & 2), 600};
+    rollout_defaults def = {"http://127.0.0.1:9/v1", "m", 1, (int)(size & 1), (int)(size & 2), 600, 0};
     rollout r;
     verr ve = {0};
-    if (rollout_prepare(body, ds, &def, &r, &ve) == 0) {
+    int rc = rollout_prepare(body, ds, &def, &r, &ve);
+    /* the server's way (text only, no tree) must write the same upstream
+     * body, or refuse with the same message */
+    rollout t;
+    verr te = {0};
+    def.text_only = 1;
+    int trc = rollout_prepare(body, ds, &def, &t, &te);
+    if (trc != rc || (rc == 0 && (t.messages || strcmp(t.upstream_body, r.upstream_body) != 0)) ||
+        (rc != 0 && strcmp(te.msg, ve.msg) != 0))
+        abort();
+    if (trc == 0)
+        rollout_free(&t);
+    verr_clear(&te);
+    if (rc == 0) {
         const char *reply = "{\"choices\":[{\"message\":{\"content\":\"card_arrival\"}}]}";
         llm_reply rep;
         char err[200];
