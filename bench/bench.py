@@ -22,6 +22,10 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "bin")
 KEY = "bench-key"
+# The task app runs as `make run` and the walkthrough start it: with glibc's
+# per-thread malloc cache raised from 7 to 64 chunks per size (see
+# scripts/run-server.sh). Set GLIBC_TUNABLES yourself to measure otherwise.
+TUNABLES = os.environ.get("GLIBC_TUNABLES", "glibc.malloc.tcache_count=64")
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 TMP = tempfile.mkdtemp(prefix="b77-bench-")
 procs = []
@@ -77,7 +81,7 @@ def task_app(upstream_url, extra=()):
     p = start([os.path.join(BIN, "task-app"), "--port", str(port), "--data-dir",
                os.path.join(ROOT, "dataset"), "--llm-url", upstream_url, "--model", "bench",
                "--log-level", "warn", "--max-inflight", "4096", *extra],
-              env={"ENVIRONMENT_API_KEY": KEY}, name=f"app-{port}")
+              env={"ENVIRONMENT_API_KEY": KEY, "GLIBC_TUNABLES": TUNABLES}, name=f"app-{port}")
     wait_http(f"http://127.0.0.1:{port}/health")
     return p, port
 
@@ -141,7 +145,8 @@ def startup_ms(upstream_url, runs=15):
         p = subprocess.Popen([os.path.join(BIN, "task-app"), "--port", str(port), "--data-dir",
                               os.path.join(ROOT, "dataset"), "--llm-url", upstream_url,
                               "--log-level", "off"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, env=dict(os.environ, ENVIRONMENT_API_KEY=KEY))
+                             stderr=subprocess.DEVNULL,
+                             env=dict(os.environ, ENVIRONMENT_API_KEY=KEY, GLIBC_TUNABLES=TUNABLES))
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
@@ -202,7 +207,8 @@ def main():
         print("bench: needs wrk and nginx (make bench installs them)", file=sys.stderr)
         return 1
     body_path = os.path.join(TMP, "upstream-body.json")
-    results = {"seconds_per_run": SECONDS, "warmup_seconds": WARMUP, "runs": []}
+    results = {"seconds_per_run": SECONDS, "warmup_seconds": WARMUP, "glibc_tunables": TUNABLES,
+               "runs": []}
     ngx, ngx_port = nginx("server { listen 127.0.0.1:PORT; location / { default_type application/json; "
                           f"return 200 '{FIXED}'; }} }}", "upstream")
     instant = f"http://127.0.0.1:{ngx_port}/v1"
@@ -259,7 +265,7 @@ def main():
     results["cache"] = cache_rates(instant)
 
     print(f"\nmake bench ({SECONDS} s per run after a {WARMUP:g} s warm-up, wrk on loopback; load generator, "
-          "upstream and server share 2 cores)\n")
+          f"upstream and server share 2 cores; task app with GLIBC_TUNABLES={TUNABLES or '(none)'})\n")
     print(f"{'upstream':>8} {'conns':>6} {'rollouts/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
           f"{'alone/s':>9} {'alone p99':>9} {'ratio':>6} {'cpu ms/rollout':>14}")
     for r in rows:
