@@ -526,6 +526,22 @@ static int64_t *sample_rows(mipro *m, size_t total, size_t n, const int64_t *exc
     return all; /* the first n are the sample */
 }
 
+/* The rows of a split of total rows: the configured pool's seeds mapped to
+ * rows when one is set, else `want` rows sampled outside exclude. */
+static int64_t *pool_rows(mipro *m, const seed_list *pool, size_t total, size_t want,
+                          const int64_t *exclude, size_t nex, size_t *n)
+{
+    if (!pool->set || !pool->n) {
+        *n = want;
+        return sample_rows(m, total, want, exclude, nex);
+    }
+    int64_t *rows = xcalloc(pool->n, sizeof(int64_t));
+    for (size_t i = 0; i < pool->n; i++)
+        rows[i] = (int64_t)dataset_seed_row(pool->v[i], total);
+    *n = pool->n;
+    return rows;
+}
+
 static char *clean_instruction(const char *s)
 {
     while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '"' || *s == '`')
@@ -1226,28 +1242,13 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
     if (m.startup < 2 && c->tpe_n_startup_trials < 0)
         m.startup = 2;
     /* Search minibatches come from train rows the bootstrap did not use. */
-    size_t nonline;
-    int64_t *online;
-    if (c->online_pool.set && c->online_pool.n) {
-        nonline = c->online_pool.n;
-        online = xcalloc(nonline, sizeof(int64_t));
-        for (size_t i = 0; i < nonline; i++)
-            online[i] = (int64_t)dataset_seed_row(c->online_pool.v[i], m.train_n);
-    } else {
-        nonline = m.train_n - nboot;
-        online = sample_rows(&m, m.train_n, nonline, boot_rows, nboot);
-    }
-    size_t ntest;
-    int64_t *test_rows;
-    if (c->test_pool.set && c->test_pool.n) {
-        ntest = c->test_pool.n;
-        test_rows = xcalloc(ntest, sizeof(int64_t));
-        for (size_t i = 0; i < ntest; i++)
-            test_rows[i] = (int64_t)dataset_seed_row(c->test_pool.v[i], m.test_n);
-    } else {
-        ntest = (size_t)c->holdout_size < m.test_n ? (size_t)c->holdout_size : m.test_n;
-        test_rows = sample_rows(&m, m.test_n, ntest, NULL, 0);
-    }
+    size_t nonline, ntest;
+    int64_t *online = pool_rows(&m, &c->online_pool, m.train_n, m.train_n - nboot, boot_rows,
+                                nboot, &nonline);
+    int64_t *test_rows = pool_rows(&m, &c->test_pool, m.test_n,
+                                   (size_t)c->holdout_size < m.test_n ? (size_t)c->holdout_size
+                                                                      : m.test_n,
+                                   NULL, 0, &ntest);
 
     say(&m, LINE "\nMIPRO Prompt Optimization\n" LINE "\n");
     say(&m, "Job ID: %s\nTask app: %s\nPolicy: %s at %s\nMeta-model: %s at %s\nSeed: %ld\n", m.job_id,
