@@ -89,11 +89,12 @@ def task_app(upstream_url, extra=()):
 WARMUP = float(os.environ.get("BENCH_WARMUP", "1"))
 
 
-def wrk(url, script, conns, env=None, seconds=None, on_start=None):
+def wrk(url, script, conns, env=None, server=None):
     """One wrk run, after a warm-up run of WARMUP seconds at the same
     concurrency (the same for the task app and the upstream alone): the
     figures are steady state, as in a long optimization, not the ramp of
-    the first connections."""
+    the first connections. With server (a process), also its CPU time per
+    request over the measured run."""
     e = dict(os.environ, B77_KEY=KEY)
     e.update(env or {})
     threads = 2 if conns >= 2 else 1
@@ -101,9 +102,8 @@ def wrk(url, script, conns, env=None, seconds=None, on_start=None):
         subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{WARMUP}s",
                         "--timeout", "10s", "-s", script, url], capture_output=True, env=e)
         time.sleep(0.5)  # requests the warm-up left in flight finish and free their connections
-    if on_start:
-        on_start()
-    r = subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds or SECONDS}s",
+    cpu0 = cpu_s(server) if server else 0
+    r = subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{SECONDS}s",
                         "--timeout", "10s", "--latency", "-s", script, url],
                        capture_output=True, text=True, env=e)
     out = r.stdout
@@ -119,7 +119,10 @@ def wrk(url, script, conns, env=None, seconds=None, on_start=None):
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
-    return {"rps": rps, "p50_ms": lat(50), "p99_ms": lat(99), "errors": errors, "requests": total}
+    got = {"rps": rps, "p50_ms": lat(50), "p99_ms": lat(99), "errors": errors, "requests": total}
+    if server:
+        got["cpu_ms_per_rollout"] = (cpu_s(server) - cpu0) * 1000 / max(total, 1)
+    return got
 
 
 def cpu_s(p):
@@ -236,11 +239,8 @@ def main():
         for conns in (16, 64, 256, 1024):
             ceiling = wrk(up.rsplit("/v1", 1)[0], os.path.join(ROOT, "bench", "upstream.lua"), conns,
                           env={"B77_UPSTREAM_BODY": body_path})
-            c0 = []
             got = wrk(f"http://127.0.0.1:{app_port}", os.path.join(ROOT, "bench", "rollout.lua"), conns,
-                      on_start=lambda: c0.append(cpu_s(app)))
-            cpu = cpu_s(app) - c0[0]
-            got["cpu_ms_per_rollout"] = cpu * 1000 / max(got["requests"], 1)
+                      server=app)
             row = {"upstream": label, "connections": conns, "server": got, "upstream_alone": ceiling,
                    "ratio": got["rps"] / ceiling["rps"] if ceiling["rps"] else None}
             rows.append(row)
