@@ -23,7 +23,10 @@ KEY = "test-key-9f2c41d7e8b3a6c5"  # the suite greps every log for it
 
 # Environment variables that would change the servers' defaults.
 SCRUB = ("ENVIRONMENT_API_KEY", "DEV_ENVIRONMENT_API_KEY", "ENVIRONMENT_API_KEY_ALIASES",
-         "OPENAI_API_KEY", "GROQ_API_KEY", "LLM_API_KEY", "LLM_BASE_URL", "LLM_MODEL")
+         "OPENAI_API_KEY", "GROQ_API_KEY", "LLM_API_KEY", "LLM_BASE_URL", "LLM_MODEL",
+         # every test talks to 127.0.0.1 directly; a proxy test sets its own
+         "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+         "no_proxy", "NO_PROXY")
 
 LOG_DIR = tempfile.mkdtemp(prefix="b77-test-")
 LOGS = []  # every log file written, for the final secret scan

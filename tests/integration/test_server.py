@@ -401,6 +401,20 @@ def credentials_sent_to_a_local_llm():
            "Bearer operator-secret")
 
 
+@test
+def proxy_variables_are_honoured():
+    # With no *_proxy variable the task app tells libcurl once that there is
+    # no proxy; with one, libcurl reads them as it always does.
+    closed = ["--llm-url", "http://127.0.0.1:1/v1", "--model", "mock"]
+    via_mock = {"http_proxy": Env.mock.url}
+    before = request(Env.mock, "GET", "/mock/stats", key=None).json()["completions"]
+    with start_app(env=via_mock, args=closed) as app:
+        eq(rollout(app, 3).status, 200)  # the mock, as the proxy, answered
+    eq(request(Env.mock, "GET", "/mock/stats", key=None).json()["completions"], before + 1)
+    with start_app(env=dict(via_mock, NO_PROXY="127.0.0.1"), args=closed) as app:
+        assert_error(rollout(app, 3), 502)  # straight to the closed port
+
+
 # ---- concurrency ---------------------------------------------------------------
 
 @test
