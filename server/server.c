@@ -794,6 +794,7 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
         }
     }
     upstream_opts uo = {
+        .threads = cfg->threads, /* one per HTTP thread: each parks and resumes its own */
         .max_connections = cfg->max_inflight,
         .connect_timeout_ms = cfg->connect_timeout_ms,
         .call_timeout_ms = cfg->call_timeout_ms,

@@ -1,4 +1,4 @@
-/* upstream.c: see upstream.h. The thread's loop:
+/* upstream.c: see upstream.h. Each upstream thread's loop:
  *   take newly submitted calls -> start an attempt on a (reused) easy handle
  *   libcurl's timer due -> curl_multi_socket_action(CURL_SOCKET_TIMEOUT)
  *   epoll_wait on the sockets libcurl asked for, and an eventfd for wakeups
@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -29,7 +30,10 @@
 
 extern char **environ;
 
-struct upstream {
+typedef struct loop loop;
+
+/* One thread, its multi handle, and the calls it owns. */
+struct loop {
     upstream_opts opts;
     CURLM *multi;
     pthread_t thread;
@@ -66,7 +70,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
-static void active_add(upstream *u, upcall *c)
+static void active_add(loop *u, upcall *c)
 {
     c->prev = NULL;
     c->next = u->active;
@@ -75,7 +79,7 @@ static void active_add(upstream *u, upcall *c)
     u->active = c;
 }
 
-static void active_remove(upstream *u, upcall *c)
+static void active_remove(loop *u, upcall *c)
 {
     if (c->prev)
         c->prev->next = c->next;
@@ -86,7 +90,7 @@ static void active_remove(upstream *u, upcall *c)
     c->next = c->prev = NULL;
 }
 
-static void release_easy(upstream *u, upcall *c)
+static void release_easy(loop *u, upcall *c)
 {
     if (!c->easy)
         return;
@@ -98,7 +102,7 @@ static void release_easy(upstream *u, upcall *c)
     c->easy = NULL;
 }
 
-static void finish(upstream *u, upcall *c, enum upcall_result r)
+static void finish(loop *u, upcall *c, enum upcall_result r)
 {
     release_easy(u, c);
     c->result = r;
@@ -108,7 +112,7 @@ static void finish(upstream *u, upcall *c, enum upcall_result r)
 
 /* An easy handle with the options every call shares; reused from call to
  * call without curl_easy_reset (which costs more than the setopts). */
-static CURL *new_easy(upstream *u)
+static CURL *new_easy(loop *u)
 {
     CURL *e = curl_easy_init();
     if (!e)
@@ -147,7 +151,7 @@ static int proxy_in_environment(void)
  * parses the URL string again nor prints it back out on every call (a tenth
  * of its work per call). NULL when libcurl rejects the URL or the table is
  * full: CURLOPT_URL alone then does as before, errors included. */
-static CURLU *url_handle(upstream *u, const char *url)
+static CURLU *url_handle(loop *u, const char *url)
 {
     for (size_t i = 0; i < u->nurls; i++)
         if (strcmp(u->urls[i].url, url) == 0)
@@ -166,7 +170,7 @@ static CURLU *url_handle(upstream *u, const char *url)
     return h;
 }
 
-static void start_attempt(upstream *u, upcall *c)
+static void start_attempt(loop *u, upcall *c)
 {
     int64_t now = now_ms();
     if (now >= c->deadline) {
@@ -218,7 +222,7 @@ static int retryable_status(long s)
 }
 
 /* Decides what follows a finished attempt: done, or a retry after a wait. */
-static void on_attempt_done(upstream *u, upcall *c, CURLcode rc)
+static void on_attempt_done(loop *u, upcall *c, CURLcode rc)
 {
     long status = 0;
     curl_off_t retry_after = -1;
@@ -265,7 +269,7 @@ static void on_attempt_done(upstream *u, upcall *c, CURLcode rc)
     u->waiting = c;
 }
 
-static void abort_everything(upstream *u)
+static void abort_everything(loop *u)
 {
     while (u->active) {
         upcall *c = u->active;
@@ -286,7 +290,7 @@ static void abort_everything(upstream *u)
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
 {
     (void)e;
-    upstream *u = arg;
+    loop *u = arg;
     if (what == CURL_POLL_REMOVE) {
         epoll_ctl(u->epfd, EPOLL_CTL_DEL, fd, NULL);
         return 0;
@@ -309,12 +313,12 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp
 static int on_timer(CURLM *m, long timeout_ms, void *arg)
 {
     (void)m;
-    upstream *u = arg;
+    loop *u = arg;
     u->curl_due = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
     return 0;
 }
 
-static void collect_finished(upstream *u)
+static void collect_finished(loop *u)
 {
     CURLMsg *msg;
     int left;
@@ -329,7 +333,7 @@ static void collect_finished(upstream *u)
 
 static void *run(void *arg)
 {
-    upstream *u = arg;
+    loop *u = arg;
     struct epoll_event evs[256];
     int running = 0;
     for (;;) {
@@ -408,23 +412,49 @@ static void *run(void *arg)
 
 /* Wakes the thread if it sleeps; the first caller after it fell asleep
  * writes the eventfd, the others find it already woken. */
-static void wake(upstream *u)
+static void wake(loop *u)
 {
     uint64_t one = 1;
     if (write(u->evfd, &one, sizeof one) < 0 && errno != EAGAIN)
         log_error("upstream: eventfd write: %s", strerror(errno));
 }
 
-upstream *upstream_new(const upstream_opts *opts)
+/* Stops a loop's thread once no call is pending (aborting what is), and
+ * frees the loop's resources; the loop itself belongs to the upstream. */
+static void loop_stop(loop *u)
 {
-    upstream *u = xcalloc(1, sizeof *u);
+    pthread_mutex_lock(&u->lock);
+    u->stop = 1;
+    u->abort = 1;
+    pthread_mutex_unlock(&u->lock);
+    wake(u);
+    pthread_join(u->thread, NULL);
+}
+
+static void loop_release(loop *u)
+{
+    for (size_t i = 0; i < u->nspare; i++)
+        curl_easy_cleanup(u->spare[i]);
+    free(u->spare);
+    if (u->multi)
+        curl_multi_cleanup(u->multi);
+    for (size_t i = 0; i < u->nurls; i++) {
+        curl_url_cleanup(u->urls[i].handle);
+        free(u->urls[i].url);
+    }
+    if (u->epfd >= 0)
+        close(u->epfd);
+    if (u->evfd >= 0)
+        close(u->evfd);
+}
+
+static int loop_start(loop *u, const upstream_opts *opts, int proxy_env)
+{
     u->opts = *opts;
-    if (u->opts.max_connections == 0)
-        u->opts.max_connections = 1;
+    u->proxy_env = proxy_env;
     u->rng = (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)u;
     u->spare = xcalloc(u->opts.max_connections, sizeof(CURL *));
     u->curl_due = -1;
-    u->proxy_env = proxy_in_environment();
     u->multi = curl_multi_init();
     u->epfd = epoll_create1(EPOLL_CLOEXEC);
     u->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -432,15 +462,8 @@ upstream *upstream_new(const upstream_opts *opts)
     if (!u->multi || u->epfd < 0 || u->evfd < 0 ||
         epoll_ctl(u->epfd, EPOLL_CTL_ADD, u->evfd, &ev) != 0) {
         log_error("upstream: cannot set up the event loop: %s", strerror(errno));
-        if (u->multi)
-            curl_multi_cleanup(u->multi);
-        if (u->epfd >= 0)
-            close(u->epfd);
-        if (u->evfd >= 0)
-            close(u->evfd);
-        free(u->spare);
-        free(u);
-        return NULL;
+        loop_release(u);
+        return -1;
     }
     curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
@@ -453,20 +476,62 @@ upstream *upstream_new(const upstream_opts *opts)
     curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     pthread_mutex_init(&u->lock, NULL);
     if (pthread_create(&u->thread, NULL, run, u) != 0) {
-        log_error("upstream: cannot start the upstream thread");
+        log_error("upstream: cannot start an upstream thread");
         pthread_mutex_destroy(&u->lock);
-        curl_multi_cleanup(u->multi);
-        close(u->epfd);
-        close(u->evfd);
-        free(u->spare);
-        free(u);
-        return NULL;
+        loop_release(u);
+        return -1;
+    }
+    return 0;
+}
+
+struct upstream {
+    loop *loops;
+    size_t nloops;
+    atomic_uint next; /* hands each submitting thread its loop */
+};
+
+upstream *upstream_new(const upstream_opts *opts)
+{
+    upstream_opts o = *opts;
+    if (o.max_connections == 0)
+        o.max_connections = 1;
+    upstream *u = xcalloc(1, sizeof *u);
+    u->nloops = o.threads ? o.threads : 1;
+    u->loops = xcalloc(u->nloops, sizeof *u->loops);
+    int proxy_env = proxy_in_environment();
+    for (size_t i = 0; i < u->nloops; i++) {
+        if (loop_start(&u->loops[i], &o, proxy_env) != 0) {
+            while (i--) {
+                loop_stop(&u->loops[i]);
+                loop_release(&u->loops[i]);
+                pthread_mutex_destroy(&u->loops[i].lock);
+            }
+            free(u->loops);
+            free(u);
+            return NULL;
+        }
     }
     return u;
 }
 
-void upstream_submit(upstream *u, upcall *call)
+/* Each submitting thread keeps to one loop: the HTTP thread that parks a
+ * connection is the one its loop's resume wakes, and the loops split the
+ * libcurl work (and the connection pool, which libcurl searches call by
+ * call) between them. */
+static loop *loop_for_thread(upstream *u)
 {
+    static _Thread_local const upstream *owner;
+    static _Thread_local size_t index;
+    if (owner != u) {
+        owner = u;
+        index = atomic_fetch_add(&u->next, 1) % u->nloops;
+    }
+    return &u->loops[index % u->nloops]; /* an upstream at a freed one's address */
+}
+
+void upstream_submit(upstream *up, upcall *call)
+{
+    loop *u = loop_for_thread(up);
     call->next = NULL;
     call->attempts = 0;
     call->status = 0;
@@ -481,36 +546,29 @@ void upstream_submit(upstream *u, upcall *call)
         wake(u);
 }
 
-void upstream_abort_all(upstream *u)
+void upstream_abort_all(upstream *up)
 {
-    pthread_mutex_lock(&u->lock);
-    u->abort = 1;
-    pthread_mutex_unlock(&u->lock);
-    wake(u);
+    for (size_t i = 0; i < up->nloops; i++) {
+        loop *u = &up->loops[i];
+        pthread_mutex_lock(&u->lock);
+        u->abort = 1;
+        pthread_mutex_unlock(&u->lock);
+        wake(u);
+    }
 }
 
-void upstream_free(upstream *u)
+void upstream_free(upstream *up)
 {
-    if (!u)
+    if (!up)
         return;
-    pthread_mutex_lock(&u->lock);
-    u->stop = 1;
-    u->abort = 1;
-    pthread_mutex_unlock(&u->lock);
-    wake(u);
-    pthread_join(u->thread, NULL);
-    for (size_t i = 0; i < u->nspare; i++)
-        curl_easy_cleanup(u->spare[i]);
-    free(u->spare);
-    curl_multi_cleanup(u->multi);
-    for (size_t i = 0; i < u->nurls; i++) {
-        curl_url_cleanup(u->urls[i].handle);
-        free(u->urls[i].url);
+    for (size_t i = 0; i < up->nloops; i++)
+        loop_stop(&up->loops[i]);
+    for (size_t i = 0; i < up->nloops; i++) {
+        loop_release(&up->loops[i]);
+        pthread_mutex_destroy(&up->loops[i].lock);
     }
-    close(u->epfd);
-    close(u->evfd);
-    pthread_mutex_destroy(&u->lock);
-    free(u);
+    free(up->loops);
+    free(up);
 }
 
 void upcall_reset(upcall *call)

@@ -1,5 +1,7 @@
-/* upstream.h: every call to the LLM runs on one thread that owns one libcurl
- * multi handle, so a rollout never holds a thread while it waits.
+/* upstream.h: every call to the LLM runs on one of a few upstream threads,
+ * each owning one libcurl multi handle (and so its own connection pool), so
+ * a rollout never holds a thread while it waits. A submitting thread always
+ * hands its calls to the same upstream thread.
  *
  * Ownership across threads: the submitter fills an upcall and hands it over
  * with upstream_submit; from then until the upstream thread calls
@@ -16,7 +18,8 @@
 #include "util.h"
 
 typedef struct upstream_opts {
-    unsigned max_connections; /* pool size; size it to the in-flight cap */
+    unsigned threads;         /* upstream threads, each with its own pool (0: 1) */
+    unsigned max_connections; /* pool size per thread; size it to the in-flight cap */
     long connect_timeout_ms;
     long call_timeout_ms;     /* one attempt; the deadline caps it further */
     int max_retries;          /* on 429, 502, 503, 504 and transport errors */
