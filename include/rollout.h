@@ -24,7 +24,7 @@ typedef struct rollout_defaults {
                                   needs the tree) */
 } rollout_defaults;
 
-/* A validated rollout request. Every string is owned. */
+/* A validated rollout request. Every string is owned, but messages_json. */
 typedef struct rollout {
     char *run_id;
     char *trace_id;
@@ -36,7 +36,7 @@ typedef struct rollout {
     char *model;
     enum output_mode mode;
     json_t *messages;    /* rendered, owned; NULL with text_only */
-    char *messages_json; /* the same, as JSON text */
+    const char *messages_json; /* the same, as JSON text: inside upstream_body */
     size_t messages_json_len;
     char *upstream_body; /* the chat-completions request, NUL-terminated */
     size_t upstream_body_len;

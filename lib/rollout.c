@@ -134,9 +134,11 @@ static int pick_seed(const json_t *env, const json_t *envcfg, int64_t *seed, ver
     return 0;
 }
 
-/* The chat-completions request, written directly (jansson key order). */
+/* Finishes the chat-completions request b, which holds its start up to and
+ * including the messages (jansson key order); bad_model: the model written
+ * there was not valid UTF-8 (reported after the other settings' checks). */
 static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defaults *def,
-                               verr *e)
+                               buf *b, int bad_model, verr *e)
 {
     const json_t *temp = json_object_get(cfg, "temperature");
     if (json_is_null(temp))
@@ -163,42 +165,35 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
         tok_key = tok_keys[i];
     }
 
-    buf b = {0};
-    buf_reserve(&b, r->messages_json_len + 1024);
-    jw_raw(&b, "{\"model\":");
-    if (jw_cstr(&b, r->model)) {
-        buf_free(&b);
+    if (bad_model) {
         verr_set(e, "model must be valid UTF-8", "[s,s,s,s]", "body", "policy", "config", "model");
         return -1;
     }
-    jw_raw(&b, ",\"messages\":");
-    buf_append(&b, r->messages_json, r->messages_json_len);
+    buf_reserve(b, 1024);
     if (r->mode == OUTPUT_TOOL_CALLS) {
-        jw_raw(&b, ",\"tools\":[" TOOL_JSON "]");
+        jw_raw(b, ",\"tools\":[" TOOL_JSON "]");
         if (def->tool_choice_function)
-            jw_raw(&b, ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"" REPLY_TOOL_NAME
+            jw_raw(b, ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"" REPLY_TOOL_NAME
                        "\"}}");
         else
-            jw_raw(&b, ",\"tool_choice\":\"required\"");
+            jw_raw(b, ",\"tool_choice\":\"required\"");
     } else if (r->mode == OUTPUT_STRUCTURED) {
-        jw_raw(&b, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":"
+        jw_raw(b, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":"
                    "\"banking77_intent\",\"strict\":true,\"schema\":{\"type\":\"object\","
                    "\"properties\":{\"intent\":{\"type\":\"string\"}},\"required\":[\"intent\"],"
                    "\"additionalProperties\":false}}}");
     }
     if (temp) {
-        jw_raw(&b, ",\"temperature\":");
-        jw_value(&b, temp);
+        jw_raw(b, ",\"temperature\":");
+        jw_value(b, temp);
     }
     if (tok_key) {
-        buf_puts(&b, ",\"");
-        buf_puts(&b, tok_key);
-        buf_puts(&b, "\":");
-        jw_int(&b, (int64_t)tokens);
+        buf_puts(b, ",\"");
+        buf_puts(b, tok_key);
+        buf_puts(b, "\":");
+        jw_int(b, (int64_t)tokens);
     }
-    buf_putc(&b, '}');
-    r->upstream_body_len = b.len;
-    r->upstream_body = buf_steal(&b);
+    buf_putc(b, '}');
     return 0;
 }
 
@@ -299,15 +294,21 @@ int rollout_prepare(const json_t *body, const dataset *ds, const rollout_default
         .available_intents_json = dataset_available_intents_json(ds),
         .intents_json = dataset_intents_joined_json(ds),
     };
-    buf mj = {0};
+    /* The upstream request is written around the messages as they render:
+     * the response's copies of them are taken from it. */
+    buf ub = {0};
+    buf_reserve(&ub, 4096);
+    jw_raw(&ub, "{\"model\":");
+    int bad_model = jw_cstr(&ub, model);
+    jw_raw(&ub, ",\"messages\":");
+    size_t messages_at = ub.len;
     if (prompt_render_messages(json_object_get(cfg, "prompt_template"), &vars, def->short_user, e,
-                               def->text_only ? NULL : &r->messages, &mj) != 0) {
-        buf_free(&mj);
+                               def->text_only ? NULL : &r->messages, &ub) != 0) {
+        buf_free(&ub);
         free(call_url);
         return -1;
     }
-    r->messages_json_len = mj.len;
-    r->messages_json = buf_steal(&mj);
+    r->messages_json_len = ub.len - messages_at;
     r->call_url = call_url;
     r->inference_url = xstrdup(url);
     r->model = xstrdup(model);
@@ -330,10 +331,14 @@ int rollout_prepare(const json_t *body, const dataset *ds, const rollout_default
     else if (!(r->trace_id = llmurl_correlation_id(url)))
         r->trace_id = xstrdup(r->run_id);
 
-    if (build_upstream_body(r, cfg, def, e) != 0) {
+    if (build_upstream_body(r, cfg, def, &ub, bad_model, e) != 0) {
+        buf_free(&ub);
         rollout_free(r);
         return -1;
     }
+    r->upstream_body_len = ub.len;
+    r->upstream_body = buf_steal(&ub);
+    r->messages_json = r->upstream_body + messages_at;
     return 0;
 }
 
@@ -348,8 +353,7 @@ void rollout_free(rollout *r)
     free(r->call_url);
     free(r->model);
     json_decref(r->messages);
-    free(r->messages_json);
-    free(r->upstream_body);
+    free(r->upstream_body); /* messages_json points into it */
     memset(r, 0, sizeof *r);
 }
 
