@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,16 @@
 extern char **environ;
 
 typedef struct loop loop;
+
+/* A connection socket libcurl opened and will close through this loop's
+ * callbacks, so its whole life is known here: it can stay in the epoll set
+ * between calls on a kept-alive connection (two epoll_ctl fewer per call). */
+typedef struct sockstate {
+    unsigned char ours;   /* opened by on_open, not closed yet */
+    unsigned char in_set; /* in the epoll set, with events */
+    uint32_t events;
+    uint32_t wanted;      /* what libcurl asked for; 0 after CURL_POLL_REMOVE */
+} sockstate;
 
 /* One thread, its multi handle, and the calls it owns. */
 struct loop {
@@ -51,6 +62,8 @@ struct loop {
     size_t nspare;
     uint64_t rng;
     int proxy_env;   /* some *_proxy variable is set: libcurl reads them per call */
+    sockstate *socks; /* by descriptor: the connection sockets libcurl opened here */
+    size_t nsocks;
     struct {
         char *url;
         CURLU *handle;
@@ -110,6 +123,42 @@ static void finish(loop *u, upcall *c, enum upcall_result r)
     c->done(c); /* c may be freed by another thread from here on */
 }
 
+static sockstate *our_socket(loop *u, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < u->nsocks && u->socks[fd].ours ? &u->socks[fd] : NULL;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: every connection socket, so that on_close
+ * sees every one's end (the descriptor may then be reused). */
+static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)purpose;
+    loop *u = arg;
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    if ((size_t)fd >= u->nsocks) {
+        size_t n = u->nsocks ? u->nsocks : 256;
+        while (n <= (size_t)fd)
+            n *= 2;
+        u->socks = xrealloc(u->socks, n * sizeof *u->socks);
+        memset(u->socks + u->nsocks, 0, (n - u->nsocks) * sizeof *u->socks);
+        u->nsocks = n;
+    }
+    u->socks[fd] = (sockstate){.ours = 1};
+    return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: closing drops the socket from the epoll set. */
+static int on_close(void *arg, curl_socket_t fd)
+{
+    loop *u = arg;
+    sockstate *st = our_socket(u, fd);
+    if (st)
+        *st = (sockstate){0};
+    return close(fd);
+}
+
 /* An easy handle with the options every call shares; reused from call to
  * call without curl_easy_reset (which costs more than the setopts). */
 static CURL *new_easy(loop *u)
@@ -126,6 +175,10 @@ static CURL *new_easy(loop *u)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "banking77-task-app/1.0");
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, u);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, u);
     if (!u->proxy_env) {
         /* No proxy variable in the environment: say so once, or libcurl looks
          * five of them up (getenv walks the whole environment) on every call. */
@@ -291,13 +344,30 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp
 {
     (void)e;
     loop *u = arg;
+    sockstate *st = our_socket(u, fd);
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(u->epfd, EPOLL_CTL_DEL, fd, NULL);
+        if (st)
+            st->wanted = 0; /* stays in the set until closed, or until it wakes us */
+        else
+            epoll_ctl(u->epfd, EPOLL_CTL_DEL, fd, NULL);
         return 0;
     }
     struct epoll_event ev = {0};
     ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
     ev.data.fd = fd;
+    if (st) {
+        st->wanted = ev.events;
+        if (st->in_set && st->events == ev.events)
+            return 0; /* a kept-alive connection's next call: already watched */
+        int op = st->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        if (epoll_ctl(u->epfd, op, fd, &ev) != 0) {
+            log_error("upstream: epoll_ctl on socket %d: %s", (int)fd, strerror(errno));
+            return 0;
+        }
+        st->in_set = 1;
+        st->events = ev.events;
+        return 0;
+    }
     int op = sockp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(u->epfd, op, fd, &ev) != 0) {
         op = errno == EEXIST ? EPOLL_CTL_MOD : errno == ENOENT ? EPOLL_CTL_ADD : -1;
@@ -399,6 +469,14 @@ static void *run(void *arg)
                     log_error("upstream: eventfd read: %s", strerror(errno));
                 continue;
             }
+            sockstate *st = our_socket(u, evs[i].data.fd);
+            if (st && !st->wanted) {
+                /* An idle kept-alive connection woke (the server closed it,
+                 * say): stop watching; libcurl checks it before reuse. */
+                epoll_ctl(u->epfd, EPOLL_CTL_DEL, evs[i].data.fd, NULL);
+                st->in_set = 0;
+                continue;
+            }
             int flags = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
                         ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
                         ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
@@ -437,7 +515,8 @@ static void loop_release(loop *u)
         curl_easy_cleanup(u->spare[i]);
     free(u->spare);
     if (u->multi)
-        curl_multi_cleanup(u->multi);
+        curl_multi_cleanup(u->multi); /* closes the connections: on_close */
+    free(u->socks);
     for (size_t i = 0; i < u->nurls; i++) {
         curl_url_cleanup(u->urls[i].handle);
         free(u->urls[i].url);
