@@ -90,6 +90,7 @@ struct request {
     char method[16];
     char *path;
     int status;
+    int recorded; /* counted in /metrics (when its response was queued) */
     size_t route; /* index into routes[] */
     int routed;   /* route is set */
     enum state state;
@@ -107,6 +108,17 @@ struct request {
 };
 
 /* ---- the one reply path ------------------------------------------------ */
+
+/* Counts the request in /metrics once its response is queued, so that a
+ * client who has the response also finds it counted. */
+static void answered(struct request *rq, unsigned status)
+{
+    rq->status = (int)status;
+    rq->state = ST_ANSWERED;
+    rq->recorded = 1;
+    metrics_request(rq->srv->metrics, rq->routed ? (int)rq->route + 1 : 0, rq->status,
+                    now_ms() - rq->start);
+}
 
 /* Sends text (a JSON document, owned; NULL for no body) with status and
  * extra header pairs (name, value, ..., NULL). */
@@ -127,8 +139,7 @@ static enum MHD_Result vreply_text(struct request *rq, unsigned status, char *te
     }
     enum MHD_Result r = MHD_queue_response(rq->conn, status, resp);
     MHD_destroy_response(resp);
-    rq->status = (int)status;
-    rq->state = ST_ANSWERED;
+    answered(rq, status);
     return r;
 }
 
@@ -240,8 +251,7 @@ static enum MHD_Result reply_metrics(struct request *rq)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
     enum MHD_Result r = MHD_queue_response(rq->conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
-    rq->status = MHD_HTTP_OK;
-    rq->state = ST_ANSWERED;
+    answered(rq, MHD_HTTP_OK);
     return r;
 }
 
@@ -740,7 +750,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     else
         log_info("%s %s %d %lldms run_id=%s (connection ended early: code %d)", rq->method,
                  rq->path, rq->status, (long long)ms, run_id, (int)toe);
-    metrics_request(s->metrics, rq->routed ? (int)rq->route + 1 : 0, rq->status, ms);
+    if (!rq->recorded) /* ended before an answer */
+        metrics_request(s->metrics, rq->routed ? (int)rq->route + 1 : 0, rq->status, ms);
     if (rq->leader) /* however this request ended, nobody may wait on it forever */
         share_with_waiters(rq);
     if (rq->counted)
