@@ -137,8 +137,8 @@ static int pick_seed(const json_t *env, const json_t *envcfg, int64_t *seed, ver
 /* Finishes the chat-completions request b, which holds its start up to and
  * including the messages (jansson key order); bad_model: the model written
  * there was not valid UTF-8 (reported after the other settings' checks). */
-static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defaults *def,
-                               buf *b, int bad_model, verr *e)
+static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defaults *def, buf *b,
+                               int bad_model, verr *e)
 {
     const json_t *temp = json_object_get(cfg, "temperature");
     if (json_is_null(temp))
@@ -174,14 +174,14 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
         jw_raw(b, ",\"tools\":[" TOOL_JSON "]");
         if (def->tool_choice_function)
             jw_raw(b, ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"" REPLY_TOOL_NAME
-                       "\"}}");
+                      "\"}}");
         else
             jw_raw(b, ",\"tool_choice\":\"required\"");
     } else if (r->mode == OUTPUT_STRUCTURED) {
         jw_raw(b, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":"
-                   "\"banking77_intent\",\"strict\":true,\"schema\":{\"type\":\"object\","
-                   "\"properties\":{\"intent\":{\"type\":\"string\"}},\"required\":[\"intent\"],"
-                   "\"additionalProperties\":false}}}");
+                  "\"banking77_intent\",\"strict\":true,\"schema\":{\"type\":\"object\","
+                  "\"properties\":{\"intent\":{\"type\":\"string\"}},\"required\":[\"intent\"],"
+                  "\"additionalProperties\":false}}}");
     }
     if (temp) {
         jw_raw(b, ",\"temperature\":");
