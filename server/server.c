@@ -109,15 +109,20 @@ struct request {
 
 /* ---- the one reply path ------------------------------------------------ */
 
+static void count_request(struct request *rq)
+{
+    rq->recorded = 1;
+    metrics_request(rq->srv->metrics, rq->routed ? (int)rq->route + 1 : 0, rq->status,
+                    now_ms() - rq->start);
+}
+
 /* Counts the request in /metrics once its response is queued, so that a
  * client who has the response also finds it counted. */
 static void answered(struct request *rq, unsigned status)
 {
     rq->status = (int)status;
     rq->state = ST_ANSWERED;
-    rq->recorded = 1;
-    metrics_request(rq->srv->metrics, rq->routed ? (int)rq->route + 1 : 0, rq->status,
-                    now_ms() - rq->start);
+    count_request(rq);
 }
 
 /* Sends text (a JSON document, owned; NULL for no body) with status and
@@ -751,7 +756,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         log_info("%s %s %d %lldms run_id=%s (connection ended early: code %d)", rq->method,
                  rq->path, rq->status, (long long)ms, run_id, (int)toe);
     if (!rq->recorded) /* ended before an answer */
-        metrics_request(s->metrics, rq->routed ? (int)rq->route + 1 : 0, rq->status, ms);
+        count_request(rq);
     if (rq->leader) /* however this request ended, nobody may wait on it forever */
         share_with_waiters(rq);
     if (rq->counted)

@@ -37,10 +37,9 @@ typedef struct loop loop;
  * callbacks, so its whole life is known here: it can stay in the epoll set
  * between calls on a kept-alive connection (two epoll_ctl fewer per call). */
 typedef struct sockstate {
-    unsigned char ours;   /* opened by on_open, not closed yet */
-    unsigned char in_set; /* in the epoll set, with events */
-    uint32_t events;
-    uint32_t wanted;      /* what libcurl asked for; 0 after CURL_POLL_REMOVE */
+    int ours;        /* opened by on_open, not closed yet */
+    uint32_t events; /* in the epoll set with these; 0: not in it */
+    uint32_t wanted; /* what libcurl asked for; 0 after CURL_POLL_REMOVE */
 } sockstate;
 
 /* One thread, its multi handle, and the calls it owns. */
@@ -357,14 +356,13 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp
     ev.data.fd = fd;
     if (st) {
         st->wanted = ev.events;
-        if (st->in_set && st->events == ev.events)
+        if (!ev.events || st->events == ev.events)
             return 0; /* a kept-alive connection's next call: already watched */
-        int op = st->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        int op = st->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
         if (epoll_ctl(u->epfd, op, fd, &ev) != 0) {
             log_error("upstream: epoll_ctl on socket %d: %s", (int)fd, strerror(errno));
             return 0;
         }
-        st->in_set = 1;
         st->events = ev.events;
         return 0;
     }
@@ -474,7 +472,7 @@ static void *run(void *arg)
                 /* An idle kept-alive connection woke (the server closed it,
                  * say): stop watching; libcurl checks it before reuse. */
                 epoll_ctl(u->epfd, EPOLL_CTL_DEL, evs[i].data.fd, NULL);
-                st->in_set = 0;
+                st->events = 0;
                 continue;
             }
             int flags = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
@@ -569,6 +567,19 @@ struct upstream {
     atomic_uint next; /* hands each submitting thread its loop */
 };
 
+/* Stops the first n loops (all threads first), then frees them and u. */
+static void free_loops(upstream *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        loop_stop(&u->loops[i]);
+    for (size_t i = 0; i < n; i++) {
+        loop_release(&u->loops[i]);
+        pthread_mutex_destroy(&u->loops[i].lock);
+    }
+    free(u->loops);
+    free(u);
+}
+
 upstream *upstream_new(const upstream_opts *opts)
 {
     upstream_opts o = *opts;
@@ -580,13 +591,7 @@ upstream *upstream_new(const upstream_opts *opts)
     int proxy_env = proxy_in_environment();
     for (size_t i = 0; i < u->nloops; i++) {
         if (loop_start(&u->loops[i], &o, proxy_env) != 0) {
-            while (i--) {
-                loop_stop(&u->loops[i]);
-                loop_release(&u->loops[i]);
-                pthread_mutex_destroy(&u->loops[i].lock);
-            }
-            free(u->loops);
-            free(u);
+            free_loops(u, i);
             return NULL;
         }
     }
@@ -638,16 +643,8 @@ void upstream_abort_all(upstream *up)
 
 void upstream_free(upstream *up)
 {
-    if (!up)
-        return;
-    for (size_t i = 0; i < up->nloops; i++)
-        loop_stop(&up->loops[i]);
-    for (size_t i = 0; i < up->nloops; i++) {
-        loop_release(&up->loops[i]);
-        pthread_mutex_destroy(&up->loops[i].lock);
-    }
-    free(up->loops);
-    free(up);
+    if (up)
+        free_loops(up, up->nloops);
 }
 
 void upcall_reset(upcall *call)

@@ -81,6 +81,12 @@ class Proc:
                     return int(line.split()[1])
         return -1
 
+    def cpu_ticks(self):
+        """User plus system CPU time so far, in clock ticks."""
+        with open(f"/proc/{self.p.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
     def stop(self, sig=signal.SIGTERM, timeout=30):
         """Stops the process; returns its exit code."""
         if self.p.poll() is None:
