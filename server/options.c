@@ -31,7 +31,7 @@ static void usage(FILE *out)
         "  --max-inflight N       rollouts waiting on the LLM at once; more get 503\n"
         "                         (default %d)\n"
         "  --max-connections N    client connections at once (default 4 x max-inflight)\n"
-        "  --threads N            HTTP threads, each with an upstream thread (default 2)\n"
+        "  --threads N            threads, each serving HTTP and its own LLM calls (default 2)\n"
         "  --max-body BYTES       request body cap (default %d)\n"
         "  --llm-url URL          default inference URL when a request gives none\n"
         "                         (env LLM_BASE_URL; else OpenAI or Groq when their key is set)\n"

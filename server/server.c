@@ -3,12 +3,15 @@
  * Ownership: a struct request belongs to its MHD connection. It is created on
  * the first call of the access handler and freed only in the
  * MHD_OPTION_NOTIFY_COMPLETED callback. While a rollout is parked (the
- * connection suspended), the upstream thread borrows rq->call; its done
- * callback only resumes the connection, and the response is built on an MHD
- * thread when MHD calls the handler again. */
+ * connection suspended), the upstream loop borrows rq->call; its done
+ * callback only resumes the connection, and the response is built when MHD
+ * calls the handler again. All of it happens on the one thread that runs
+ * the connection's daemon and that daemon's upstream loop. */
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdatomic.h>
@@ -34,11 +37,22 @@
 #define CONNECTION_MEMORY (16 * 1024) /* per connection (headers, query arguments); MHD zeroes it per request */
 #define RETRY_AFTER_BUSY "1"
 
+/* An HTTP thread: a libmicrohttpd daemon without threads of its own, run
+ * by an upstream thread in the same epoll loop as that thread's LLM calls,
+ * so a rollout is read, sent on, and answered on one thread. The daemons
+ * share one listening socket (each has its own descriptor for it). */
+typedef struct worker {
+    server *srv;
+    struct MHD_Daemon *daemon;
+    int quiesced; /* no longer accepting; private to its thread */
+} worker;
+
 struct server {
     const server_config *cfg;
     const dataset *ds;
     const auth *auth;
-    struct MHD_Daemon *daemon;
+    worker *workers;
+    size_t nworkers;
     upstream *up;
     rollout_defaults defaults;
     llm_keys keys;
@@ -487,6 +501,10 @@ static void share_with_waiters(struct request *rq)
         MHD_resume_connection(w->conn);
     }
     free(waiters);
+    /* Waiters on other HTTP threads: libmicrohttpd signals nothing to a
+     * daemon run from outside, so wake their threads for a turn. */
+    if (n)
+        upstream_kick(rq->srv->up);
 }
 
 /* The upstream's error message, from {"error":{"message"}} or the raw body. */
@@ -782,6 +800,102 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start and stop ----------------------------------------------------- */
 
+/* The upstream thread's turn for its daemon (upstream_host.serve). */
+static void serve(void *arg)
+{
+    worker *w = arg;
+    if (!w->quiesced && atomic_load(&w->srv->stopping)) {
+        MHD_socket fd = MHD_quiesce_daemon(w->daemon);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd); /* this daemon's descriptor for the listening socket */
+        w->quiesced = 1;
+    }
+    MHD_run(w->daemon);
+}
+
+/* upstream_host.due: when libmicrohttpd must run again (connection
+ * timeouts, or data it has read but not yet handled). */
+static int64_t serve_due(void *arg)
+{
+    worker *w = arg;
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(w->daemon, &ms) != MHD_YES)
+        return -1;
+    return ms > INT32_MAX ? INT32_MAX : (int64_t)ms;
+}
+
+/* A daemon listening on addr, or (addr NULL) on the listening socket fd,
+ * which it then owns. */
+static struct MHD_Daemon *start_daemon(server *s, unsigned flags, const struct sockaddr *addr,
+                                       MHD_socket fd, unsigned limit)
+{
+    const server_config *cfg = s->cfg;
+    struct MHD_OptionItem where[] = {
+        addr ? (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)addr}
+             : (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, (intptr_t)fd, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, where, MHD_OPTION_CONNECTION_LIMIT,
+        limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+}
+
+/* Frees what server_start set up: the upstream threads end first, and with
+ * them every use of the daemons. Accepts a partly set up server. */
+static void server_free(server *s)
+{
+    upstream_free(s->up);
+    s->up = NULL; /* stopping the daemons ends requests: nothing to kick */
+    for (size_t i = 0; i < s->nworkers; i++)
+        if (s->workers[i].daemon)
+            MHD_stop_daemon(s->workers[i].daemon);
+    free(s->workers);
+    metrics_free(s->metrics);
+    cache_free(s->cache);
+    free(s);
+}
+
+/* The daemons, one per HTTP thread; 0 or -1 (logged). */
+static int start_daemons(server *s, const struct sockaddr *addr, int ipv6)
+{
+    const server_config *cfg = s->cfg;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ipv6)
+        flags |= MHD_USE_IPv6;
+    unsigned n = (unsigned)s->nworkers;
+    unsigned limit = (unsigned)((cfg->max_connections + n - 1) / n);
+    MHD_socket listen_fd = MHD_INVALID_SOCKET;
+    for (size_t i = 0; i < s->nworkers; i++) {
+        worker *w = &s->workers[i];
+        w->srv = s;
+        if (i == 0) {
+            w->daemon = start_daemon(s, flags, addr, MHD_INVALID_SOCKET, limit);
+            if (!w->daemon) {
+                log_error("cannot listen on %s:%d (is the port in use? try --port 0 for a free one)",
+                          cfg->host, cfg->port);
+                return -1;
+            }
+            listen_fd = MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_LISTEN_FD)->listen_fd;
+            continue;
+        }
+        MHD_socket fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0 || !(w->daemon = start_daemon(s, flags, NULL, fd, limit))) {
+            log_error("cannot start HTTP thread %zu: %s", i + 1,
+                      fd < 0 ? strerror(errno) : "libmicrohttpd refused");
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+    }
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(s->workers[0].daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? (int)info->port : cfg->port;
+    return 0;
+}
+
 server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
 {
     server *s = xcalloc(1, sizeof *s);
@@ -799,30 +913,16 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
     };
     s->keys = (llm_keys){cfg->openai_key, cfg->groq_key, cfg->llm_api_key};
     s->metrics = metrics_new(route_labels, (int)B77_ARRAY_LEN(route_labels));
+    s->nworkers = cfg->threads ? cfg->threads : 1;
+    s->workers = xcalloc(s->nworkers, sizeof *s->workers);
     if (cfg->cache_mode) {
         char err[300];
         s->cache = cache_new(cfg->cache_bytes, cfg->cache_file, err, sizeof err);
         if (!s->cache) {
             log_error("%s", err);
-            metrics_free(s->metrics);
-            free(s);
+            server_free(s);
             return NULL;
         }
-    }
-    upstream_opts uo = {
-        .threads = cfg->threads, /* one per HTTP thread: each parks and resumes its own */
-        .max_connections = cfg->max_inflight,
-        .connect_timeout_ms = cfg->connect_timeout_ms,
-        .call_timeout_ms = cfg->call_timeout_ms,
-        .max_retries = cfg->max_retries,
-        .max_reply = cfg->max_reply,
-    };
-    s->up = upstream_new(&uo);
-    if (!s->up) {
-        metrics_free(s->metrics);
-        cache_free(s->cache);
-        free(s);
-        return NULL;
     }
 
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
@@ -833,35 +933,39 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
     int gai = getaddrinfo(cfg->host, port, &hints, &ai);
     if (gai != 0) {
         log_error("cannot resolve --host %s: %s", cfg->host, gai_strerror(gai));
-        upstream_free(s->up);
-        metrics_free(s->metrics);
-        cache_free(s->cache);
-        free(s);
+        server_free(s);
         return NULL;
     }
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CONNECTION_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-        NULL, MHD_OPTION_END);
+    int started = start_daemons(s, ai->ai_addr, ai->ai_family == AF_INET6);
     freeaddrinfo(ai);
-    if (!s->daemon) {
-        log_error("cannot listen on %s:%d (is the port in use? try --port 0 for a free one)",
-                  cfg->host, cfg->port);
-        upstream_free(s->up);
-        metrics_free(s->metrics);
-        cache_free(s->cache);
-        free(s);
+    if (started != 0) {
+        server_free(s);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? (int)info->port : cfg->port;
+
+    upstream_host *hosts = xcalloc(s->nworkers, sizeof *hosts);
+    for (size_t i = 0; i < s->nworkers; i++)
+        hosts[i] = (upstream_host){
+            .fd = MHD_get_daemon_info(s->workers[i].daemon, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd,
+            .serve = serve,
+            .due = serve_due,
+            .arg = &s->workers[i],
+        };
+    upstream_opts uo = {
+        .threads = (unsigned)s->nworkers, /* each runs one daemon */
+        .hosts = hosts,
+        .max_connections = cfg->max_inflight,
+        .connect_timeout_ms = cfg->connect_timeout_ms,
+        .call_timeout_ms = cfg->call_timeout_ms,
+        .max_retries = cfg->max_retries,
+        .max_reply = cfg->max_reply,
+    };
+    s->up = upstream_new(&uo);
+    free(hosts);
+    if (!s->up || upstream_start(s->up) != 0) {
+        server_free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -882,9 +986,7 @@ void server_stop(server *s, int grace_s)
     if (!s)
         return;
     atomic_store(&s->stopping, 1);
-    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    upstream_kick(s->up); /* each HTTP thread stops accepting (serve) */
     unsigned left = atomic_load(&s->inflight);
     if (left)
         log_info("shutting down: waiting up to %d s for %u rollouts in flight", grace_s, left);
@@ -895,9 +997,5 @@ void server_stop(server *s, int grace_s)
         /* Their 503s still have to be written out. */
         wait_idle(s, now_ms() + 2000);
     }
-    upstream_free(s->up);
-    MHD_stop_daemon(s->daemon);
-    metrics_free(s->metrics);
-    cache_free(s->cache);
-    free(s);
+    server_free(s);
 }

@@ -1,7 +1,7 @@
-/* server.h: the HTTP side of the task app: libmicrohttpd with a small pool of
- * epoll threads, routing, authentication, one reply path, one log line per
- * request, and rollouts parked (suspended) while the upstream thread calls
- * the LLM. */
+/* server.h: the HTTP side of the task app: a libmicrohttpd daemon per
+ * thread, each run by that thread's upstream loop; routing, authentication,
+ * one reply path, one log line per request, and rollouts parked (suspended)
+ * while the loop calls the LLM. */
 #ifndef B77_SERVER_H
 #define B77_SERVER_H
 

@@ -1,9 +1,10 @@
 /* upstream.c: see upstream.h. Each upstream thread's loop:
  *   take newly submitted calls -> start an attempt on a (reused) easy handle
  *   libcurl's timer due -> curl_multi_socket_action(CURL_SOCKET_TIMEOUT)
- *   epoll_wait on the sockets libcurl asked for, and an eventfd for wakeups
- *   -> curl_multi_socket_action on each ready socket
- *   finished attempts: done, or a retry on a timer.
+ *   finished attempts: done, or a retry on a timer
+ *   the host's turn, if it has one (it may submit calls: back to the top)
+ *   epoll_wait on the sockets libcurl asked for, the host's descriptor and
+ *   an eventfd for wakeups -> curl_multi_socket_action on each ready socket.
  * Event-driven (not curl_multi_perform + curl_multi_poll, which walk every
  * handle and poll every socket on each turn): with a thousand calls in
  * flight a turn costs what its ready sockets cost. */
@@ -44,9 +45,12 @@ typedef struct sockstate {
 
 /* One thread, its multi handle, and the calls it owns. */
 struct loop {
+    struct upstream *up;
     upstream_opts opts;
+    upstream_host host; /* fd -1: none */
     CURLM *multi;
     pthread_t thread;
+    int started;     /* the thread runs */
     pthread_mutex_t lock;
     upcall *queue;   /* submitted, not yet started (under lock) */
     int stop, abort; /* under lock */
@@ -68,7 +72,11 @@ struct loop {
         CURLU *handle;
     } urls[URL_HANDLES_MAX]; /* parsed once, handed to libcurl (CURLOPT_CURLU) */
     size_t nurls;
+    unsigned ended;  /* calls finished since the host's last turn */
 };
+
+/* The loop whose thread this is, if any. */
+static _Thread_local loop *current_loop;
 
 static size_t on_write(char *data, size_t size, size_t n, void *arg)
 {
@@ -119,6 +127,7 @@ static void finish(loop *u, upcall *c, enum upcall_result r)
     release_easy(u, c);
     c->result = r;
     c->finished = now_ms();
+    u->ended++;
     c->done(c); /* c may be freed by another thread from here on */
 }
 
@@ -399,11 +408,19 @@ static void collect_finished(loop *u)
     }
 }
 
+static int host_turn_due(const loop *u, int kicked, int64_t host_due, int64_t now)
+{
+    return u->host.serve && (kicked || u->ended || (host_due >= 0 && host_due <= now));
+}
+
 static void *run(void *arg)
 {
     loop *u = arg;
+    current_loop = u;
     struct epoll_event evs[256];
     int running = 0;
+    int kicked = 0;        /* the host's descriptor is ready, or upstream_kick */
+    int64_t host_due = -1; /* when the host asked to be served next, -1: no limit */
     for (;;) {
         pthread_mutex_lock(&u->lock);
         upcall *fresh = u->queue;
@@ -441,6 +458,15 @@ static void *run(void *arg)
             curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0, &running);
         }
         collect_finished(u);
+        if (host_turn_due(u, kicked, host_due, now)) {
+            /* Right after the calls that finished: their answers go out in
+             * this turn. Calls it submits start at the top. */
+            kicked = 0;
+            u->ended = 0;
+            host_due = -1; /* asked again below */
+            u->host.serve(u->host.arg);
+            continue;
+        }
         if (stop && !u->active && !u->waiting) {
             pthread_mutex_lock(&u->lock);
             int empty = u->queue == NULL;
@@ -452,6 +478,12 @@ static void *run(void *arg)
 
         if (u->curl_due >= 0 && u->curl_due < next_due)
             next_due = u->curl_due;
+        if (u->host.due) {
+            int64_t d = u->host.due(u->host.arg);
+            host_due = d >= 0 ? now + d : -1;
+            if (host_due >= 0 && host_due < next_due)
+                next_due = host_due;
+        }
         int64_t wait = next_due - now_ms();
         pthread_mutex_lock(&u->lock);
         if (u->queue || u->abort)
@@ -461,27 +493,31 @@ static void *run(void *arg)
         pthread_mutex_unlock(&u->lock);
         int n = epoll_wait(u->epfd, evs, (int)B77_ARRAY_LEN(evs), wait > 0 ? (int)wait : 0);
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.fd == u->evfd) {
+            int fd = evs[i].data.fd;
+            if (fd == u->evfd) {
                 uint64_t v;
                 if (read(u->evfd, &v, sizeof v) < 0 && errno != EAGAIN)
                     log_error("upstream: eventfd read: %s", strerror(errno));
+                kicked = 1;
                 continue;
             }
-            sockstate *st = our_socket(u, evs[i].data.fd);
+            if (fd == u->host.fd) {
+                kicked = 1;
+                continue;
+            }
+            sockstate *st = our_socket(u, fd);
             if (st && !st->wanted) {
                 /* An idle kept-alive connection woke (the server closed it,
                  * say): stop watching; libcurl checks it before reuse. */
-                epoll_ctl(u->epfd, EPOLL_CTL_DEL, evs[i].data.fd, NULL);
+                epoll_ctl(u->epfd, EPOLL_CTL_DEL, fd, NULL);
                 st->events = 0;
                 continue;
             }
             int flags = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
                         ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
                         ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-            curl_multi_socket_action(u->multi, evs[i].data.fd, flags, &running);
+            curl_multi_socket_action(u->multi, fd, flags, &running);
         }
-        if (n > 0)
-            collect_finished(u);
     }
     return NULL;
 }
@@ -499,6 +535,8 @@ static void wake(loop *u)
  * frees the loop's resources; the loop itself belongs to the upstream. */
 static void loop_stop(loop *u)
 {
+    if (!u->started)
+        return;
     pthread_mutex_lock(&u->lock);
     u->stop = 1;
     u->abort = 1;
@@ -525,9 +563,10 @@ static void loop_release(loop *u)
         close(u->evfd);
 }
 
-static int loop_start(loop *u, const upstream_opts *opts, int proxy_env)
+static int loop_init(loop *u, const upstream_opts *opts, const upstream_host *host, int proxy_env)
 {
     u->opts = *opts;
+    u->host = host ? *host : (upstream_host){.fd = -1};
     u->proxy_env = proxy_env;
     u->rng = (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)u;
     u->spare = xcalloc(u->opts.max_connections, sizeof(CURL *));
@@ -536,8 +575,10 @@ static int loop_start(loop *u, const upstream_opts *opts, int proxy_env)
     u->epfd = epoll_create1(EPOLL_CLOEXEC);
     u->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = u->evfd};
+    struct epoll_event hev = {.events = EPOLLIN, .data.fd = u->host.fd};
     if (!u->multi || u->epfd < 0 || u->evfd < 0 ||
-        epoll_ctl(u->epfd, EPOLL_CTL_ADD, u->evfd, &ev) != 0) {
+        epoll_ctl(u->epfd, EPOLL_CTL_ADD, u->evfd, &ev) != 0 ||
+        (u->host.fd >= 0 && epoll_ctl(u->epfd, EPOLL_CTL_ADD, u->host.fd, &hev) != 0)) {
         log_error("upstream: cannot set up the event loop: %s", strerror(errno));
         loop_release(u);
         return -1;
@@ -552,12 +593,6 @@ static int loop_start(loop *u, const upstream_opts *opts, int proxy_env)
     curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, maxc);
     curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     pthread_mutex_init(&u->lock, NULL);
-    if (pthread_create(&u->thread, NULL, run, u) != 0) {
-        log_error("upstream: cannot start an upstream thread");
-        pthread_mutex_destroy(&u->lock);
-        loop_release(u);
-        return -1;
-    }
     return 0;
 }
 
@@ -567,7 +602,8 @@ struct upstream {
     atomic_uint next; /* hands each submitting thread its loop */
 };
 
-/* Stops the first n loops (all threads first), then frees them and u. */
+/* Stops the first n loops' threads (all of them first), then frees the
+ * loops and u. */
 static void free_loops(upstream *u, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -590,7 +626,8 @@ upstream *upstream_new(const upstream_opts *opts)
     u->loops = xcalloc(u->nloops, sizeof *u->loops);
     int proxy_env = proxy_in_environment();
     for (size_t i = 0; i < u->nloops; i++) {
-        if (loop_start(&u->loops[i], &o, proxy_env) != 0) {
+        u->loops[i].up = u;
+        if (loop_init(&u->loops[i], &o, o.hosts ? &o.hosts[i] : NULL, proxy_env) != 0) {
             free_loops(u, i);
             return NULL;
         }
@@ -598,12 +635,27 @@ upstream *upstream_new(const upstream_opts *opts)
     return u;
 }
 
-/* Each submitting thread keeps to one loop: the HTTP thread that parks a
- * connection is the one its loop's resume wakes, and the loops split the
- * libcurl work (and the connection pool, which libcurl searches call by
- * call) between them. */
+int upstream_start(upstream *u)
+{
+    for (size_t i = 0; i < u->nloops; i++) {
+        loop *l = &u->loops[i];
+        if (pthread_create(&l->thread, NULL, run, l) != 0) {
+            log_error("upstream: cannot start an upstream thread");
+            return -1;
+        }
+        l->started = 1;
+    }
+    return 0;
+}
+
+/* A loop's own thread (its host's) submits to that loop. Any other
+ * submitting thread keeps to one loop, and the loops split the libcurl
+ * work (and the connection pool, which libcurl searches call by call)
+ * between them. */
 static loop *loop_for_thread(upstream *u)
 {
+    if (current_loop && current_loop->up == u)
+        return current_loop;
     static _Thread_local const upstream *owner;
     static _Thread_local size_t index;
     if (owner != u) {
@@ -623,11 +675,20 @@ void upstream_submit(upstream *up, upcall *call)
     pthread_mutex_lock(&u->lock);
     call->next = u->queue;
     u->queue = call;
-    int asleep = u->sleeping;
-    u->sleeping = 0;
+    int asleep = u->sleeping && u != current_loop; /* its own thread is awake */
+    if (asleep)
+        u->sleeping = 0;
     pthread_mutex_unlock(&u->lock);
     if (asleep)
         wake(u);
+}
+
+void upstream_kick(upstream *up)
+{
+    if (!up)
+        return;
+    for (size_t i = 0; i < up->nloops; i++)
+        wake(&up->loops[i]);
 }
 
 void upstream_abort_all(upstream *up)

@@ -3,6 +3,11 @@
  * a rollout never holds a thread while it waits. A submitting thread always
  * hands its calls to the same upstream thread.
  *
+ * A thread can also serve a host: another event source (the server's HTTP
+ * daemon) that it waits on in the same epoll set and runs on the same
+ * thread. A call submitted from there is started on that thread without
+ * waking another, and its done() runs there too.
+ *
  * Ownership across threads: the submitter fills an upcall and hands it over
  * with upstream_submit; from then until the upstream thread calls
  * call->done(call), the upstream thread borrows it and the submitter must not
@@ -17,8 +22,18 @@
 
 #include "util.h"
 
+/* An event source an upstream thread serves besides its calls. */
+typedef struct upstream_host {
+    int fd;                   /* waited on for input (an epoll set, say) */
+    void (*serve)(void *arg); /* runs when fd is ready, when calls have finished,
+                               * when due, and on upstream_kick */
+    int64_t (*due)(void *arg); /* ms until serve must run again, -1: no limit */
+    void *arg;
+} upstream_host;
+
 typedef struct upstream_opts {
     unsigned threads;         /* upstream threads, each with its own pool (0: 1) */
+    const upstream_host *hosts; /* NULL, or one per thread */
     unsigned max_connections; /* pool size per thread; size it to the in-flight cap */
     long connect_timeout_ms;
     long call_timeout_ms;     /* one attempt; the deadline caps it further */
@@ -62,11 +77,17 @@ struct upcall {
 
 typedef struct upstream upstream;
 
-/* Starts the upstream thread. curl_global_init must have run. NULL on
- * failure (logged). */
+/* Sets up the upstream threads' loops; curl_global_init must have run.
+ * NULL on failure (logged). */
 upstream *upstream_new(const upstream_opts *opts);
-/* Hands a call over (see the ownership note above). Thread-safe. */
+/* Starts the threads (hosts are served from then on). -1 on failure
+ * (logged); upstream_free still frees. */
+int upstream_start(upstream *u);
+/* Hands a call over (see the ownership note above). Thread-safe. Called
+ * on an upstream thread, it goes to that thread. */
 void upstream_submit(upstream *u, upcall *call);
+/* Has every thread's host served soon. Thread-safe; accepts NULL. */
+void upstream_kick(upstream *u);
 /* Finishes every pending call with UPCALL_ABORTED. Thread-safe. */
 void upstream_abort_all(upstream *u);
 /* Stops the thread once no call is pending, and frees everything. Calls
