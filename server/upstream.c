@@ -29,6 +29,11 @@
 #define POLL_MAX_MS 1000
 #define DEADLINE_SLACK_MS 5 /* a timeout this close to the deadline is the deadline */
 #define URL_HANDLES_MAX 32  /* distinct LLM URLs kept parsed */
+/* libcurl's receive buffer per easy handle (its default is 16 KiB). A
+ * chat completion with its headers is one or two KB, so one page takes it
+ * in one read; with 1,024 calls in flight the default's other 12 KiB each
+ * were 12 MiB of the peak RSS. A longer reply just takes more reads. */
+#define RECV_BUFFER 4096L
 
 extern char **environ;
 
@@ -179,6 +184,7 @@ static CURL *new_easy(loop *u)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, u->opts.connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, RECV_BUFFER);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
