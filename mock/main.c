@@ -646,6 +646,14 @@ int main(int argc, char **argv)
         return 1;
     }
     pthread_t tt;
+    /* The timer's waits end at CLOCK_MONOTONIC deadlines (now_ms's clock);
+     * a default condition variable would read them as CLOCK_REALTIME ones,
+     * long past, and the timer thread would spin while a reply is parked. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&timer.cond, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_create(&tt, NULL, timer_run, NULL);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
     if (ai->ai_family == AF_INET6)

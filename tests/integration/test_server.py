@@ -482,6 +482,25 @@ def three_hundred_parked_rollouts():
 
 
 @test
+def parked_rollouts_cost_no_cpu():
+    # While the LLM takes its time, neither the task app nor the mock works:
+    # both wait on timers, not in a loop (the mock's timer once spun here).
+    with start_mock("--latency-ms", "3000") as mock, start_app(mock) as app:
+        with cf.ThreadPoolExecutor(8) as ex:
+            futs = [ex.submit(rollout, app, i) for i in range(8)]
+            deadline = time.time() + 2
+            while request(app, "GET", "/health").json()["inflight"] < 8 and time.time() < deadline:
+                time.sleep(0.02)
+            a0, m0 = app.cpu_ticks(), mock.cpu_ticks()
+            time.sleep(1)
+            a1, m1 = app.cpu_ticks(), mock.cpu_ticks()
+            statuses = [f.result().status for f in futs]
+        eq(statuses, [200] * 8)
+        ok(a1 - a0 < 30, f"task app idles while rollouts are parked ({a1 - a0} ticks in 1 s)")
+        ok(m1 - m0 < 30, f"mock idles while its replies wait ({m1 - m0} ticks in 1 s)")
+
+
+@test
 def shutdown_lets_inflight_rollouts_finish():
     with start_mock("--latency-ms", "1000") as mock, start_app(mock) as app:
         with cf.ThreadPoolExecutor(20) as ex:
