@@ -11,7 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <netinet/in.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdatomic.h>
@@ -39,8 +39,7 @@
 
 /* An HTTP thread: a libmicrohttpd daemon without threads of its own, run
  * by an upstream thread in the same epoll loop as that thread's LLM calls,
- * so a rollout is read, sent on, and answered on one thread. The daemons
- * share one listening socket (each has its own descriptor for it). */
+ * so a rollout is read, sent on, and answered on one thread. */
 typedef struct worker {
     server *srv;
     struct MHD_Daemon *daemon;
@@ -807,7 +806,7 @@ static void serve(void *arg)
     if (!w->quiesced && atomic_load(&w->srv->stopping)) {
         MHD_socket fd = MHD_quiesce_daemon(w->daemon);
         if (fd != MHD_INVALID_SOCKET)
-            close(fd); /* this daemon's descriptor for the listening socket */
+            close(fd); /* this daemon's listening socket */
         w->quiesced = 1;
     }
     MHD_run(w->daemon);
@@ -824,23 +823,36 @@ static int64_t serve_due(void *arg)
     return ms > INT32_MAX ? INT32_MAX : (int64_t)ms;
 }
 
-/* A daemon listening on addr, or (addr NULL) on the listening socket fd,
- * which it then owns. */
+/* A daemon with a listening socket of its own on addr, in the port's
+ * SO_REUSEPORT group. */
 static struct MHD_Daemon *start_daemon(server *s, unsigned flags, const struct sockaddr *addr,
-                                       MHD_socket fd, unsigned limit)
+                                       unsigned limit)
 {
     const server_config *cfg = s->cfg;
-    struct MHD_OptionItem where[] = {
-        addr ? (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)addr}
-             : (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, (intptr_t)fd, NULL},
-        {MHD_OPTION_END, 0, NULL},
-    };
     return MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, where, MHD_OPTION_CONNECTION_LIMIT,
-        limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout_s,
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, addr,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+}
+
+/* Whether something already listens on addr's port. Asked with a plain
+ * bind, because with SO_REUSEPORT ours would join the group of another
+ * process that set it too (another task app) instead of failing. */
+static int port_taken(const struct sockaddr *addr, socklen_t len)
+{
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0; /* the daemon's own bind reports it */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* as libmicrohttpd does */
+    if (addr->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    int taken = bind(fd, addr, len) != 0 && errno == EADDRINUSE;
+    close(fd);
+    return taken;
 }
 
 /* Frees what server_start set up: the upstream threads end first, and with
@@ -858,41 +870,43 @@ static void server_free(server *s)
     free(s);
 }
 
-/* The daemons, one per HTTP thread; 0 or -1 (logged). */
-static int start_daemons(server *s, const struct sockaddr *addr, int ipv6)
+/* The daemons, one per HTTP thread; 0 or -1 (logged). Each listens on a
+ * socket of its own, all on one port: the kernel spreads connections
+ * evenly over them. One socket shared by all goes to whichever thread
+ * wakes first, and a burst of 1,024 connections landed 60/40, which made
+ * the busier thread the tail of every wave of replies. */
+static int start_daemons(server *s, const struct addrinfo *ai)
 {
     const server_config *cfg = s->cfg;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (ipv6)
+    if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     unsigned n = (unsigned)s->nworkers;
     unsigned limit = (unsigned)((cfg->max_connections + n - 1) / n);
-    MHD_socket listen_fd = MHD_INVALID_SOCKET;
-    for (size_t i = 0; i < s->nworkers; i++) {
-        worker *w = &s->workers[i];
-        w->srv = s;
-        if (i == 0) {
-            w->daemon = start_daemon(s, flags, addr, MHD_INVALID_SOCKET, limit);
-            if (!w->daemon) {
-                log_error("cannot listen on %s:%d (is the port in use? try --port 0 for a free one)",
-                          cfg->host, cfg->port);
-                return -1;
-            }
-            listen_fd = MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_LISTEN_FD)->listen_fd;
-            continue;
-        }
-        MHD_socket fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
-        if (fd < 0 || !(w->daemon = start_daemon(s, flags, NULL, fd, limit))) {
-            log_error("cannot start HTTP thread %zu: %s", i + 1,
-                      fd < 0 ? strerror(errno) : "libmicrohttpd refused");
-            if (fd >= 0)
-                close(fd);
-            return -1;
-        }
+    struct sockaddr_storage addr;
+    memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
+    if ((cfg->port != 0 && port_taken(ai->ai_addr, ai->ai_addrlen)) ||
+        !(s->workers[0].daemon = start_daemon(s, flags, ai->ai_addr, limit))) {
+        log_error("cannot listen on %s:%d (is the port in use? try --port 0 for a free one)",
+                  cfg->host, cfg->port);
+        return -1;
     }
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(s->workers[0].daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? (int)info->port : cfg->port;
+    /* The others on the port the first one got (--port 0 picks one). */
+    if (addr.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)s->port);
+    else
+        ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)s->port);
+    for (size_t i = 0; i < s->nworkers; i++) {
+        s->workers[i].srv = s;
+        if (i > 0 && !(s->workers[i].daemon =
+                           start_daemon(s, flags, (const struct sockaddr *)&addr, limit))) {
+            log_error("cannot start HTTP thread %zu on port %d", i + 1, s->port);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -936,7 +950,7 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
         server_free(s);
         return NULL;
     }
-    int started = start_daemons(s, ai->ai_addr, ai->ai_family == AF_INET6);
+    int started = start_daemons(s, ai);
     freeaddrinfo(ai);
     if (started != 0) {
         server_free(s);

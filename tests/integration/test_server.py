@@ -8,12 +8,13 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KEY, LOG_DIR, eq, ok, registry, request, rollout, run_suite, start_app, start_mock  # noqa: E402
+from harness import BIN, DATA, KEY, LOG_DIR, eq, ok, registry, request, rollout, run_suite, start_app, start_mock  # noqa: E402
 
 TESTS, test = registry()
 
@@ -66,6 +67,21 @@ def every_auth_form_is_accepted():
     for path, method in [("/info", "GET"), ("/rollout", "POST"), ("/done", "POST"),
                          ("/task_info", "GET"), ("/rollout", "OPTIONS")]:
         eq(request(a, method, path, key=None).status, 401, f"{method} {path} needs a key")
+
+
+@test
+def second_server_on_a_busy_port_refuses():
+    # Each HTTP thread listens on its own SO_REUSEPORT socket; a second task
+    # app on the same port must still fail instead of joining that group and
+    # taking a share of the first one's connections.
+    with start_app() as a:
+        r = subprocess.run([os.path.join(BIN, "task-app"), "--port", str(a.port), "--data-dir", DATA],
+                           capture_output=True, text=True, timeout=30,
+                           env={"PATH": os.environ.get("PATH", ""), "ENVIRONMENT_API_KEY": KEY})
+        ok(r.returncode != 0, "exit code")
+        ok("cannot listen" in r.stderr and "in use" in r.stderr, r.stderr[-500:])
+        for _ in range(20):  # every connection still reaches the first one
+            eq(request(a, "GET", "/health").status, 200)
 
 
 @test
