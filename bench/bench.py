@@ -3,7 +3,8 @@
 For an instant upstream (nginx returning a fixed reply) and a 200 ms one
 (bin/mock-llm --fixed --latency-ms 200), at 16, 64, 256 and 1,024
 connections: rollouts/s, p50/p99 latency and errors from wrk, next to the
-same wrk against the upstream alone (the ceiling); server CPU per rollout;
+same wrk against the upstream alone (the ceiling; the 200 ms rows at 256 and
+1,024 are the median of three interleaved pairs); server CPU per rollout;
 idle and peak RSS; start-up time; two replicas behind nginx.
 Prints one table and writes build/bench.json.
 """
@@ -27,6 +28,11 @@ KEY = "bench-key"
 # scripts/run-server.sh). Set GLIBC_TUNABLES yourself to measure otherwise.
 TUNABLES = os.environ.get("GLIBC_TUNABLES", "glibc.malloc.tcache_count=64")
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+# The 200 ms rows at 256 and 1,024 connections are judged by their p99
+# against the upstream alone's, and on a shared 2-core host a 5 s run's p99
+# (its top 60-odd samples) moves with any hiccup: those rows are the median
+# of REPEATS interleaved pairs of runs, each run's p99 kept in the JSON.
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 TMP = tempfile.mkdtemp(prefix="b77-bench-")
 procs = []
 
@@ -123,6 +129,17 @@ def wrk(url, script, conns, env=None, server=None):
     if server:
         got["cpu_ms_per_rollout"] = (cpu_s(server) - cpu0) * 1000 / max(total, 1)
     return got
+
+
+def median_run(runs):
+    """One run's figures, each the median over runs; the p99s of all kept."""
+    out = {}
+    for k in runs[0]:
+        vals = sorted(r[k] for r in runs if r[k] is not None)
+        out[k] = vals[len(vals) // 2] if vals else None
+    out["errors"] = sum(r["errors"] for r in runs)
+    out["p99_runs_ms"] = [r["p99_ms"] for r in runs]
+    return out
 
 
 def cpu_s(p):
@@ -237,10 +254,14 @@ def main():
     for label, up in (("instant", instant), ("200ms", slow)):
         app, app_port = task_app(up)
         for conns in (16, 64, 256, 1024):
-            ceiling = wrk(up.rsplit("/v1", 1)[0], os.path.join(ROOT, "bench", "upstream.lua"), conns,
-                          env={"B77_UPSTREAM_BODY": body_path})
-            got = wrk(f"http://127.0.0.1:{app_port}", os.path.join(ROOT, "bench", "rollout.lua"), conns,
-                      server=app)
+            pairs = []
+            for _ in range(REPEATS if label == "200ms" and conns >= 256 else 1):
+                pairs.append((wrk(up.rsplit("/v1", 1)[0], os.path.join(ROOT, "bench", "upstream.lua"),
+                                  conns, env={"B77_UPSTREAM_BODY": body_path}),
+                              wrk(f"http://127.0.0.1:{app_port}", os.path.join(ROOT, "bench", "rollout.lua"),
+                                  conns, server=app)))
+            ceiling, got = pairs[0] if len(pairs) == 1 else (median_run([a for a, _ in pairs]),
+                                                            median_run([b for _, b in pairs]))
             row = {"upstream": label, "connections": conns, "server": got, "upstream_alone": ceiling,
                    "ratio": got["rps"] / ceiling["rps"] if ceiling["rps"] else None}
             rows.append(row)
@@ -273,6 +294,11 @@ def main():
         print(f"{r['upstream']:>8} {r['connections']:>6} {s['rps']:>11.0f} {s['p50_ms'] or 0:>8.2f} "
               f"{s['p99_ms'] or 0:>8.2f} {s['errors']:>7} {u['rps']:>9.0f} {u['p99_ms'] or 0:>9.2f} "
               f"{r['ratio']:>6.2f} {s['cpu_ms_per_rollout']:>14.3f}")
+    for r in rows:
+        if "p99_runs_ms" in r["server"]:
+            print(f"{r['upstream']} at {r['connections']}: median of {REPEATS} interleaved pairs; p99 ms, "
+                  f"task app {', '.join('-' if v is None else f'{v:.1f}' for v in r['server']['p99_runs_ms'])}, upstream alone "
+                  f"{', '.join('-' if v is None else f'{v:.1f}' for v in r['upstream_alone']['p99_runs_ms'])}")
     print(f"\nstart-up (exec to first 200 on /health, both splits loaded): {results['startup_ms']:.1f} ms "
           f"(median of 15; fastest {results['startup_min_ms']:.1f} ms)")
     print(f"RSS: idle {results['idle_rss_kb'] / 1024:.1f} MiB, peak {results['peak_rss_kb'] / 1024:.1f} MiB (1,024 in flight)")
