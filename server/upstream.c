@@ -55,7 +55,7 @@ struct loop {
     upstream_host host; /* fd -1: none */
     CURLM *multi;
     pthread_t thread;
-    int started;     /* the thread runs */
+    int started; /* the thread runs */
     pthread_mutex_t lock;
     upcall *queue;   /* submitted, not yet started (under lock) */
     int stop, abort; /* under lock */
@@ -77,7 +77,7 @@ struct loop {
         CURLU *handle;
     } urls[URL_HANDLES_MAX]; /* parsed once, handed to libcurl (CURLOPT_CURLU) */
     size_t nurls;
-    unsigned ended;  /* calls finished since the host's last turn */
+    unsigned ended; /* calls finished since the host's last turn */
 };
 
 /* The loop whose thread this is, if any. */

@@ -24,9 +24,9 @@
 
 /* An event source an upstream thread serves besides its calls. */
 typedef struct upstream_host {
-    int fd;                   /* waited on for input (an epoll set, say) */
-    void (*serve)(void *arg); /* runs when fd is ready, when calls have finished,
-                               * when due, and on upstream_kick */
+    int fd;                    /* waited on for input (an epoll set, say) */
+    void (*serve)(void *arg);  /* runs when fd is ready, when calls have finished,
+                                * when due, and on upstream_kick */
     int64_t (*due)(void *arg); /* ms until serve must run again, -1: no limit */
     void *arg;
 } upstream_host;
