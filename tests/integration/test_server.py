@@ -85,6 +85,23 @@ def second_server_on_a_busy_port_refuses():
 
 
 @test
+def idle_connections_are_closed():
+    # Each HTTP thread runs libmicrohttpd from its own loop, which must wake
+    # for libmicrohttpd's timeouts as well as for traffic.
+    with start_app(args=["--idle-timeout", "1"]) as a:
+        silent = socket.create_connection((a.host, a.port))
+        partial = socket.create_connection((a.host, a.port))
+        partial.sendall(b"GET /hea")
+        for name, s in (("silent", silent), ("half a request line", partial)):
+            s.settimeout(5)
+            t0 = time.time()
+            eq(s.recv(100), b"", f"{name}: closed by the server")
+            ok(time.time() - t0 < 4, f"{name}: closed after {time.time() - t0:.1f} s")
+            s.close()
+        eq(request(a, "GET", "/health").status, 200)
+
+
+@test
 def aliases_and_dev_key():
     with start_app(key=None, env={"DEV_ENVIRONMENT_API_KEY": "devkey",
                                    "ENVIRONMENT_API_KEY_ALIASES": "alias-one,alias-two"}) as app:
