@@ -105,7 +105,7 @@ static struct {
     size_t n, cap;
     int stop;
     int flush; /* shutting down: release everything now */
-} timer = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0};
+} timer = {.lock = PTHREAD_MUTEX_INITIALIZER}; /* cond: pthread_cond_init in main */
 
 static void heap_push(struct mreq *r)
 {
