@@ -2,7 +2,7 @@
  *   take newly submitted calls -> start an attempt on a (reused) easy handle
  *   libcurl's timer due -> curl_multi_socket_action(CURL_SOCKET_TIMEOUT)
  *   finished attempts: done, or a retry on a timer
- *   the host's turn, if it has one (it may submit calls: back to the top)
+ *   the host's turn, when due (it may submit calls: back to the top)
  *   epoll_wait on the sockets libcurl asked for, the host's descriptor and
  *   an eventfd for wakeups -> curl_multi_socket_action on each ready socket.
  * Event-driven (not curl_multi_perform + curl_multi_poll, which walk every
@@ -52,17 +52,15 @@ typedef struct sockstate {
 struct loop {
     struct upstream *up;
     upstream_opts opts;
-    upstream_host host; /* fd -1: none */
+    upstream_host host;
     CURLM *multi;
     pthread_t thread;
     int started; /* the thread runs */
-    pthread_mutex_t lock;
-    upcall *queue;   /* submitted, not yet started (under lock) */
-    int stop, abort; /* under lock */
-    int sleeping;    /* under lock: the thread is in (or entering) epoll_wait */
+    atomic_int stop, abort; /* set by other threads, then the eventfd written */
     int epfd, evfd;  /* epoll set of libcurl's sockets; eventfd to wake the thread */
 
     /* Private to the upstream thread from here on. */
+    upcall *queue;   /* submitted in the host's turn, started after it */
     upcall *waiting; /* between attempts */
     upcall *active;  /* inside the multi handle (doubly linked) */
     int64_t curl_due; /* when libcurl's timer fires (now_ms clock), -1: none */
@@ -416,7 +414,7 @@ static void collect_finished(loop *u)
 
 static int host_turn_due(const loop *u, int kicked, int64_t host_due, int64_t now)
 {
-    return u->host.serve && (kicked || u->ended || (host_due >= 0 && host_due <= now));
+    return kicked || u->ended || (host_due >= 0 && host_due <= now);
 }
 
 static void *run(void *arg)
@@ -428,13 +426,9 @@ static void *run(void *arg)
     int kicked = 0;        /* the host's descriptor is ready, or upstream_kick */
     int64_t host_due = -1; /* when the host asked to be served next, -1: no limit */
     for (;;) {
-        pthread_mutex_lock(&u->lock);
         upcall *fresh = u->queue;
         u->queue = NULL;
-        u->sleeping = 0;
-        int stop = u->stop, abort_all = u->abort;
-        u->abort = 0;
-        pthread_mutex_unlock(&u->lock);
+        int stop = atomic_load(&u->stop), abort_all = atomic_exchange(&u->abort, 0);
 
         while (fresh) {
             upcall *c = fresh;
@@ -473,30 +467,17 @@ static void *run(void *arg)
             u->host.serve(u->host.arg);
             continue;
         }
-        if (stop && !u->active && !u->waiting) {
-            pthread_mutex_lock(&u->lock);
-            int empty = u->queue == NULL;
-            pthread_mutex_unlock(&u->lock);
-            if (empty)
-                break;
-            continue;
-        }
+        if (stop && !u->active && !u->waiting)
+            break; /* the queue is empty: the host's turn submitted nothing */
 
         if (u->curl_due >= 0 && u->curl_due < next_due)
             next_due = u->curl_due;
-        if (u->host.due) {
-            int64_t d = u->host.due(u->host.arg);
-            host_due = d >= 0 ? now + d : -1;
-            if (host_due >= 0 && host_due < next_due)
-                next_due = host_due;
-        }
+        int64_t d = u->host.due(u->host.arg);
+        host_due = d >= 0 ? now + d : -1;
+        if (host_due >= 0 && host_due < next_due)
+            next_due = host_due;
+        /* A stop, abort or kick from now on finds the eventfd written. */
         int64_t wait = next_due - now_ms();
-        pthread_mutex_lock(&u->lock);
-        if (u->queue || u->abort)
-            wait = 0;
-        else
-            u->sleeping = 1; /* from here a submit writes the eventfd */
-        pthread_mutex_unlock(&u->lock);
         int n = epoll_wait(u->epfd, evs, (int)B77_ARRAY_LEN(evs), wait > 0 ? (int)wait : 0);
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
@@ -528,8 +509,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-/* Wakes the thread if it sleeps; the first caller after it fell asleep
- * writes the eventfd, the others find it already woken. */
+/* Wakes the thread from epoll_wait, or keeps it from sleeping in the next. */
 static void wake(loop *u)
 {
     uint64_t one = 1;
@@ -543,10 +523,8 @@ static void loop_stop(loop *u)
 {
     if (!u->started)
         return;
-    pthread_mutex_lock(&u->lock);
-    u->stop = 1;
-    u->abort = 1;
-    pthread_mutex_unlock(&u->lock);
+    atomic_store(&u->stop, 1);
+    atomic_store(&u->abort, 1);
     wake(u);
     pthread_join(u->thread, NULL);
 }
@@ -572,7 +550,7 @@ static void loop_release(loop *u)
 static int loop_init(loop *u, const upstream_opts *opts, const upstream_host *host, int proxy_env)
 {
     u->opts = *opts;
-    u->host = host ? *host : (upstream_host){.fd = -1};
+    u->host = *host;
     u->proxy_env = proxy_env;
     u->rng = (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)u;
     u->spare = xcalloc(u->opts.max_connections, sizeof(CURL *));
@@ -584,7 +562,7 @@ static int loop_init(loop *u, const upstream_opts *opts, const upstream_host *ho
     struct epoll_event hev = {.events = EPOLLIN, .data.fd = u->host.fd};
     if (!u->multi || u->epfd < 0 || u->evfd < 0 ||
         epoll_ctl(u->epfd, EPOLL_CTL_ADD, u->evfd, &ev) != 0 ||
-        (u->host.fd >= 0 && epoll_ctl(u->epfd, EPOLL_CTL_ADD, u->host.fd, &hev) != 0)) {
+        epoll_ctl(u->epfd, EPOLL_CTL_ADD, u->host.fd, &hev) != 0) {
         log_error("upstream: cannot set up the event loop: %s", strerror(errno));
         loop_release(u);
         return -1;
@@ -598,14 +576,12 @@ static int loop_init(loop *u, const upstream_opts *opts, const upstream_host *ho
     curl_multi_setopt(u->multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxc);
     curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, maxc);
     curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    pthread_mutex_init(&u->lock, NULL);
     return 0;
 }
 
 struct upstream {
     loop *loops;
     size_t nloops;
-    atomic_uint next; /* hands each submitting thread its loop */
 };
 
 /* Stops the first n loops' threads (all of them first), then frees the
@@ -614,10 +590,8 @@ static void free_loops(upstream *u, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         loop_stop(&u->loops[i]);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         loop_release(&u->loops[i]);
-        pthread_mutex_destroy(&u->loops[i].lock);
-    }
     free(u->loops);
     free(u);
 }
@@ -633,7 +607,7 @@ upstream *upstream_new(const upstream_opts *opts)
     int proxy_env = proxy_in_environment();
     for (size_t i = 0; i < u->nloops; i++) {
         u->loops[i].up = u;
-        if (loop_init(&u->loops[i], &o, o.hosts ? &o.hosts[i] : NULL, proxy_env) != 0) {
+        if (loop_init(&u->loops[i], &o, &o.hosts[i], proxy_env) != 0) {
             free_loops(u, i);
             return NULL;
         }
@@ -654,39 +628,18 @@ int upstream_start(upstream *u)
     return 0;
 }
 
-/* A loop's own thread (its host's) submits to that loop. Any other
- * submitting thread keeps to one loop, and the loops split the libcurl
- * work (and the connection pool, which libcurl searches call by call)
- * between them. */
-static loop *loop_for_thread(upstream *u)
-{
-    if (current_loop && current_loop->up == u)
-        return current_loop;
-    static _Thread_local const upstream *owner;
-    static _Thread_local size_t index;
-    if (owner != u) {
-        owner = u;
-        index = atomic_fetch_add(&u->next, 1) % u->nloops;
-    }
-    return &u->loops[index % u->nloops]; /* an upstream at a freed one's address */
-}
-
 void upstream_submit(upstream *up, upcall *call)
 {
-    loop *u = loop_for_thread(up);
-    call->next = NULL;
+    loop *u = current_loop;
+    if (!u || u->up != up) {
+        log_error("upstream: a call submitted outside a host's turn; abandoned");
+        abort();
+    }
     call->attempts = 0;
     call->status = 0;
     call->easy = NULL;
-    pthread_mutex_lock(&u->lock);
-    call->next = u->queue;
+    call->next = u->queue; /* started after the turn, before the thread waits */
     u->queue = call;
-    int asleep = u->sleeping && u != current_loop; /* its own thread is awake */
-    if (asleep)
-        u->sleeping = 0;
-    pthread_mutex_unlock(&u->lock);
-    if (asleep)
-        wake(u);
 }
 
 void upstream_kick(upstream *up)
@@ -701,9 +654,7 @@ void upstream_abort_all(upstream *up)
 {
     for (size_t i = 0; i < up->nloops; i++) {
         loop *u = &up->loops[i];
-        pthread_mutex_lock(&u->lock);
-        u->abort = 1;
-        pthread_mutex_unlock(&u->lock);
+        atomic_store(&u->abort, 1);
         wake(u);
     }
 }

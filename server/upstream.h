@@ -1,19 +1,17 @@
 /* upstream.h: every call to the LLM runs on one of a few upstream threads,
  * each owning one libcurl multi handle (and so its own connection pool), so
- * a rollout never holds a thread while it waits. A submitting thread always
- * hands its calls to the same upstream thread.
+ * a rollout never holds a thread while it waits.
  *
- * A thread can also serve a host: another event source (the server's HTTP
- * daemon) that it waits on in the same epoll set and runs on the same
- * thread. A call submitted from there is started on that thread without
- * waking another, and its done() runs there too.
+ * Each thread serves a host besides its calls: another event source (the
+ * server's HTTP daemon) that it waits on in the same epoll set and runs on
+ * the same thread. Calls are submitted from the host's turn and run on that
+ * thread, with no hand-over between threads.
  *
- * Ownership across threads: the submitter fills an upcall and hands it over
- * with upstream_submit; from then until the upstream thread calls
- * call->done(call), the upstream thread borrows it and the submitter must not
- * touch it. done() runs on the upstream thread and must be quick (the server
- * only resumes the parked connection); after it returns the upstream thread
- * never touches the call again. */
+ * Ownership: the host fills an upcall and hands it over with
+ * upstream_submit; from then until the thread calls call->done(call), the
+ * loop borrows it and the host must not touch it. done() runs on the same
+ * thread and must be quick (the server only resumes the parked
+ * connection); after it returns the loop never touches the call again. */
 #ifndef B77_UPSTREAM_H
 #define B77_UPSTREAM_H
 
@@ -33,7 +31,7 @@ typedef struct upstream_host {
 
 typedef struct upstream_opts {
     unsigned threads;         /* upstream threads, each with its own pool (0: 1) */
-    const upstream_host *hosts; /* NULL, or one per thread */
+    const upstream_host *hosts; /* one per thread */
     unsigned max_connections; /* pool size per thread; size it to the in-flight cap */
     long connect_timeout_ms;
     long call_timeout_ms;     /* one attempt; the deadline caps it further */
@@ -83,8 +81,8 @@ upstream *upstream_new(const upstream_opts *opts);
 /* Starts the threads (hosts are served from then on). -1 on failure
  * (logged); upstream_free still frees. */
 int upstream_start(upstream *u);
-/* Hands a call over (see the ownership note above). Thread-safe. Called
- * on an upstream thread, it goes to that thread. */
+/* Hands a call over (see the ownership note above). Only from a host's
+ * turn: the call runs on that host's thread. */
 void upstream_submit(upstream *u, upcall *call);
 /* Has every thread's host served soon. Thread-safe; accepts NULL. */
 void upstream_kick(upstream *u);
