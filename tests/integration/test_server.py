@@ -486,6 +486,13 @@ def inflight_cap_answers_503():
             eq([f.result().status for f in futs], [200, 200])
 
 
+def wait_parked(app, n, seconds):
+    """Waits until n rollouts are in flight, or seconds have passed."""
+    deadline = time.time() + seconds
+    while request(app, "GET", "/health").json()["inflight"] < n and time.time() < deadline:
+        time.sleep(0.02)
+
+
 @test
 def three_hundred_parked_rollouts():
     # Long enough that all 300 are parked at once even on a loaded machine
@@ -521,9 +528,7 @@ def parked_rollouts_cost_no_cpu():
     with start_mock("--latency-ms", "3000") as mock, start_app(mock) as app:
         with cf.ThreadPoolExecutor(8) as ex:
             futs = [ex.submit(rollout, app, i) for i in range(8)]
-            deadline = time.time() + 2
-            while request(app, "GET", "/health").json()["inflight"] < 8 and time.time() < deadline:
-                time.sleep(0.02)
+            wait_parked(app, 8, 2)
             a0, m0 = app.cpu_ticks(), mock.cpu_ticks()
             time.sleep(1)
             a1, m1 = app.cpu_ticks(), mock.cpu_ticks()
@@ -538,9 +543,7 @@ def shutdown_lets_inflight_rollouts_finish():
     with start_mock("--latency-ms", "1000") as mock, start_app(mock) as app:
         with cf.ThreadPoolExecutor(20) as ex:
             futs = [ex.submit(rollout, app, i) for i in range(20)]
-            deadline = time.time() + 5
-            while request(app, "GET", "/health").json()["inflight"] < 20 and time.time() < deadline:
-                time.sleep(0.02)
+            wait_parked(app, 20, 5)
             app.p.send_signal(signal.SIGTERM)
             statuses = [f.result().status for f in futs]
         eq(statuses, [200] * 20)
@@ -557,9 +560,7 @@ def shutdown_grace_expiry_answers_503():
     with start_mock("--latency-ms", "20000") as mock, start_app(mock, args=["--grace", "1"]) as app:
         with cf.ThreadPoolExecutor(5) as ex:
             futs = [ex.submit(rollout, app, i) for i in range(5)]
-            deadline = time.time() + 5
-            while request(app, "GET", "/health").json()["inflight"] < 5 and time.time() < deadline:
-                time.sleep(0.02)
+            wait_parked(app, 5, 5)
             t0 = time.time()
             app.p.send_signal(signal.SIGTERM)
             rs = [f.result() for f in futs]
