@@ -14,11 +14,16 @@
 #define DATASET_TRAIN_ROWS 10003
 #define DATASET_TEST_ROWS 3080
 
-/* One parsed CSV of text,category rows; both arrays own their strings. */
+/* One parsed CSV of text,category rows. Each row owns its text; rows share
+ * their category: category[i] is names[category_id[i]], and names holds
+ * each distinct category once, in order of first appearance. */
 typedef struct csv_table {
     size_t n;
     char **text;
     char **category;
+    size_t *category_id;
+    char **names;
+    size_t nnames;
 } csv_table;
 
 /* Parses a Banking77 CSV held in memory (header "text,category", RFC 4180,
@@ -26,9 +31,14 @@ typedef struct csv_table {
  * name is only used in messages. On success fills *out and returns 0; on
  * failure writes "NAME: record R: what" into err and returns -1 (out is left
  * empty). Free with csv_table_free. */
-int csv_table_parse(const char *name, const char *data, size_t len, csv_table *out,
-                    char *err, size_t errlen);
+int csv_table_parse(const char *name, const char *data, size_t len, csv_table *out, char *err,
+                    size_t errlen);
 void csv_table_free(csv_table *t);
+/* The offset just past the first line end at or after `from` that is outside
+ * quotes (an even number of '"' before it: RFC 4180 escapes a quote by
+ * doubling it), so that a record starts there; 0 when there is none or it
+ * is the end of the data. Where a file can be cut for parsing in parts. */
+size_t csv_record_boundary(const char *data, size_t len, size_t from);
 
 typedef struct dataset dataset;
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "jsonw.h"
 #include "util.h"
@@ -28,14 +29,58 @@ struct dataset {
     char *intents_joined_json;
 };
 
+/* A hash index over a table's names (open addressing; slot = index + 1). */
+struct name_index {
+    size_t *slots;
+    size_t nslots;
+};
+
+static size_t name_hash(const char *s)
+{
+    size_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+/* The id of category s in t->names, added (a copy) when new. */
+static size_t intern_name(csv_table *t, struct name_index *ix, const char *s)
+{
+    if (2 * (t->nnames + 1) > ix->nslots) {
+        size_t n = ix->nslots ? 2 * ix->nslots : 256;
+        while (2 * (t->nnames + 1) > n)
+            n *= 2;
+        free(ix->slots);
+        ix->slots = xcalloc(n, sizeof *ix->slots);
+        ix->nslots = n;
+        for (size_t k = 0; k < t->nnames; k++) {
+            size_t h = name_hash(t->names[k]) & (n - 1);
+            while (ix->slots[h])
+                h = (h + 1) & (n - 1);
+            ix->slots[h] = k + 1;
+        }
+    }
+    size_t h = name_hash(s) & (ix->nslots - 1);
+    for (; ix->slots[h]; h = (h + 1) & (ix->nslots - 1))
+        if (strcmp(t->names[ix->slots[h] - 1], s) == 0)
+            return ix->slots[h] - 1;
+    if ((t->nnames & (t->nnames - 1)) == 0) /* 0, 1, 2, 4, ...: grow at powers of two */
+        t->names = xrealloc(t->names, (t->nnames ? 2 * t->nnames : 1) * sizeof(char *));
+    t->names[t->nnames] = xstrdup(s);
+    ix->slots[h] = t->nnames + 1;
+    return t->nnames++;
+}
+
 /* State shared with libcsv's callbacks while one file is parsed. */
 struct parse_ctx {
     const char *name;
     csv_table *out;
+    struct name_index names;
     size_t cap;
     size_t record; /* 1-based record number, the header being record 1 */
     size_t field;  /* fields seen in the current record */
-    char *fields[2];
+    char *text;    /* the record's first field (a copy) */
+    buf category;  /* its second */
     char *err;
     size_t errlen;
     int failed;
@@ -60,9 +105,44 @@ static void on_field(void *data, size_t len, void *arg)
     struct parse_ctx *c = arg;
     if (c->failed)
         return;
-    if (c->field < 2)
-        c->fields[c->field] = xstrndup(data ? data : "", data ? len : 0);
+    if (c->field == 0) {
+        c->text = xstrndup(data ? data : "", data ? len : 0);
+    } else if (c->field == 1) {
+        buf_reset(&c->category);
+        buf_append(&c->category, data ? data : "", data ? len : 0);
+    }
     c->field++;
+}
+
+/* Checks the record just read and keeps it: the text as is, the category
+ * interned. */
+static void add_record(struct parse_ctx *c)
+{
+    const char *text = c->text, *category = c->category.data;
+    if (c->field != 2) {
+        fail(c, "expected 2 fields (text,category), got %zu", c->field);
+    } else if (c->record == 1) {
+        if (strcmp(text, "text") != 0 || strcmp(category, "category") != 0)
+            fail(c, "header must be \"text,category\"");
+    } else if (!text[0] || !category[0]) {
+        fail(c, "empty %s", text[0] ? "category" : "text");
+    } else if (!utf8_valid(text, strlen(text)) || !utf8_valid(category, strlen(category))) {
+        fail(c, "invalid UTF-8");
+    } else {
+        csv_table *t = c->out;
+        if (t->n == c->cap) {
+            c->cap = c->cap ? c->cap * 2 : 1024;
+            t->text = xrealloc(t->text, c->cap * sizeof(char *));
+            t->category = xrealloc(t->category, c->cap * sizeof(char *));
+            t->category_id = xrealloc(t->category_id, c->cap * sizeof(size_t));
+        }
+        size_t id = intern_name(t, &c->names, category);
+        t->text[t->n] = c->text;
+        t->category[t->n] = t->names[id];
+        t->category_id[t->n] = id;
+        t->n++;
+        c->text = NULL;
+    }
 }
 
 static void on_record(int term, void *arg)
@@ -70,37 +150,17 @@ static void on_record(int term, void *arg)
     (void)term;
     struct parse_ctx *c = arg;
     c->record++;
-    if (!c->failed) {
-        if (c->field != 2) {
-            fail(c, "expected 2 fields (text,category), got %zu", c->field);
-        } else if (c->record == 1) {
-            if (strcmp(c->fields[0], "text") != 0 || strcmp(c->fields[1], "category") != 0)
-                fail(c, "header must be \"text,category\"");
-        } else if (!c->fields[0][0] || !c->fields[1][0]) {
-            fail(c, "empty %s", c->fields[0][0] ? "category" : "text");
-        } else if (!utf8_valid(c->fields[0], strlen(c->fields[0])) ||
-                   !utf8_valid(c->fields[1], strlen(c->fields[1]))) {
-            fail(c, "invalid UTF-8");
-        } else {
-            if (c->out->n == c->cap) {
-                c->cap = c->cap ? c->cap * 2 : 1024;
-                c->out->text = xrealloc(c->out->text, c->cap * sizeof(char *));
-                c->out->category = xrealloc(c->out->category, c->cap * sizeof(char *));
-            }
-            c->out->text[c->out->n] = c->fields[0];
-            c->out->category[c->out->n] = c->fields[1];
-            c->out->n++;
-            c->fields[0] = c->fields[1] = NULL;
-        }
-    }
-    free(c->fields[0]);
-    free(c->fields[1]);
-    c->fields[0] = c->fields[1] = NULL;
+    if (!c->failed)
+        add_record(c);
+    free(c->text);
+    c->text = NULL;
     c->field = 0;
 }
 
-int csv_table_parse(const char *name, const char *data, size_t len, csv_table *out,
-                    char *err, size_t errlen)
+/* Parses data as a whole file (header first), or when !header as a run of
+ * records from inside one, cut at a record boundary. */
+static int parse_records(const char *name, const char *data, size_t len, int header, csv_table *out,
+                         char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     struct csv_parser p;
@@ -108,7 +168,8 @@ int csv_table_parse(const char *name, const char *data, size_t len, csv_table *o
         snprintf(err, errlen, "%s: cannot initialise the CSV parser", name);
         return -1;
     }
-    struct parse_ctx c = {.name = name, .out = out, .err = err, .errlen = errlen};
+    struct parse_ctx c = {
+        .name = name, .out = out, .err = err, .errlen = errlen, .record = header ? 0 : 1};
     size_t used = csv_parse(&p, data, len, on_field, on_record, &c);
     if (used != len && !c.failed) {
         c.record++; /* the error is inside the record being read */
@@ -124,9 +185,10 @@ int csv_table_parse(const char *name, const char *data, size_t len, csv_table *o
         fail(&c, "malformed CSV at end of file: %s", csv_strerror(csv_error(&p)));
     }
     csv_free(&p);
-    free(c.fields[0]);
-    free(c.fields[1]);
-    if (!c.failed && c.record == 0) {
+    free(c.text);
+    buf_free(&c.category);
+    free(c.names.slots);
+    if (!c.failed && header && c.record == 0) {
         snprintf(err, errlen, "%s: empty file (no header)", name);
         c.failed = 1;
     }
@@ -137,16 +199,24 @@ int csv_table_parse(const char *name, const char *data, size_t len, csv_table *o
     return 0;
 }
 
+int csv_table_parse(const char *name, const char *data, size_t len, csv_table *out, char *err,
+                    size_t errlen)
+{
+    return parse_records(name, data, len, 1, out, err, errlen);
+}
+
 void csv_table_free(csv_table *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->n; i++) {
+    for (size_t i = 0; i < t->n; i++)
         free(t->text[i]);
-        free(t->category[i]);
-    }
+    for (size_t k = 0; k < t->nnames; k++)
+        free(t->names[k]);
     free(t->text);
     free(t->category);
+    free(t->category_id);
+    free(t->names);
     memset(t, 0, sizeof *t);
 }
 
@@ -205,35 +275,119 @@ static int load_table(const char *dir, const char *file, csv_table *t, char *err
     return rc;
 }
 
-/* test.csv parsed on a second thread while train.csv is parsed on the
- * caller's: most of the server's start-up is this parse. */
+size_t csv_record_boundary(const char *d, size_t len, size_t from)
+{
+    size_t quotes = 0;
+    for (const char *p = d, *end = d + from; (p = memchr(p, '"', (size_t)(end - p))); p++)
+        quotes++;
+    for (size_t i = from; i < len; i++) {
+        if (d[i] == '"')
+            quotes++;
+        else if (d[i] == '\n' && quotes % 2 == 0)
+            return i + 1 < len ? i + 1 : 0;
+    }
+    return 0;
+}
+
+/* Moves the rows of src to the end of dst, its categories interned in dst's
+ * names; src is left empty. */
+static void table_append(csv_table *dst, csv_table *src)
+{
+    size_t n = dst->n + src->n + 1;
+    dst->text = xrealloc(dst->text, n * sizeof(char *));
+    dst->category = xrealloc(dst->category, n * sizeof(char *));
+    dst->category_id = xrealloc(dst->category_id, n * sizeof(size_t));
+    struct name_index ix = {0};
+    size_t *id = xmalloc((src->nnames + 1) * sizeof(size_t));
+    for (size_t k = 0; k < src->nnames; k++)
+        id[k] = intern_name(dst, &ix, src->names[k]);
+    for (size_t i = 0; i < src->n; i++) {
+        size_t k = id[src->category_id[i]];
+        dst->text[dst->n] = src->text[i];
+        dst->category[dst->n] = dst->names[k];
+        dst->category_id[dst->n] = k;
+        dst->n++;
+    }
+    free(id);
+    free(ix.slots);
+    src->n = 0; /* the texts moved */
+    csv_table_free(src);
+}
+
+/* Most of the server's start-up is parsing the CSVs, so it runs on two
+ * threads: the caller's parses the first part of train.csv; a second parses
+ * the rest of it, cut at a record boundary, then test.csv. The cut evens
+ * out the bytes each thread parses. */
 struct table_job {
-    const char *dir, *file;
-    csv_table t;
-    char err[512];
-    int rc;
+    const char *dir;
+    const char *tail; /* train.csv from the cut on, "" when not cut */
+    size_t tail_len;
+    csv_table tail_rows, test;
+    char tail_err[512], err[512];
+    int tail_rc, rc;
 };
 
 static void *load_job(void *arg)
 {
     struct table_job *j = arg;
-    j->rc = load_table(j->dir, j->file, &j->t, j->err, sizeof j->err);
+    if (j->tail_len)
+        j->tail_rc = parse_records("train.csv", j->tail, j->tail_len, 0, &j->tail_rows, j->tail_err,
+                                   sizeof j->tail_err);
+    j->rc = load_table(j->dir, "test.csv", &j->test, j->err, sizeof j->err);
     return NULL;
+}
+
+/* Reads and parses DIR/train.csv, the part from the cut on by the job. */
+static int load_train(const char *dir, struct table_job *job, csv_table *train, char *err,
+                      size_t errlen)
+{
+    char *path = xasprintf("%s/%s", dir, "train.csv");
+    buf b = {0};
+    int rc = read_file(path, &b, err, errlen);
+    if (rc != 0) {
+        free(path);
+        return -2; /* no job started */
+    }
+    const char *data = b.data ? b.data : "";
+    struct stat st;
+    char *test_path = xasprintf("%s/test.csv", dir);
+    size_t test_len = stat(test_path, &st) == 0 ? (size_t)st.st_size : 0;
+    free(test_path);
+    size_t cut = b.len > 65536 ? csv_record_boundary(data, b.len, (b.len + test_len) / 2) : 0;
+    if (cut) {
+        job->tail = data + cut;
+        job->tail_len = b.len - cut;
+    }
+    pthread_t th;
+    int threaded = pthread_create(&th, NULL, load_job, job) == 0;
+    rc = parse_records(path, data, cut ? cut : b.len, 1, train, err, errlen);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        load_job(job);
+    if (cut && (rc != 0 || job->tail_rc != 0)) {
+        /* The whole file again, for the message a sequential parse gives
+         * (record numbers count from the file's start). */
+        csv_table_free(train);
+        csv_table_free(&job->tail_rows);
+        rc = parse_records(path, data, b.len, 1, train, err, errlen);
+    } else if (cut) {
+        table_append(train, &job->tail_rows);
+    }
+    buf_free(&b);
+    free(path);
+    return rc;
 }
 
 dataset *dataset_load(const char *dir, int check_counts, char *err, size_t errlen)
 {
     csv_table train;
-    struct table_job job = {.dir = dir, .file = "test.csv"};
-    pthread_t th;
-    int threaded = pthread_create(&th, NULL, load_job, &job) == 0;
-    int rc = load_table(dir, "train.csv", &train, err, errlen);
-    if (threaded)
-        pthread_join(th, NULL);
-    else
-        load_job(&job);
+    struct table_job job = {.dir = dir, .tail = ""};
+    int rc = load_train(dir, &job, &train, err, errlen);
+    if (rc == -2) /* train.csv could not be read: test.csv is not looked at */
+        return NULL;
     if (rc != 0) {
-        csv_table_free(&job.t);
+        csv_table_free(&job.test);
         return NULL;
     }
     if (job.rc != 0) {
@@ -241,7 +395,7 @@ dataset *dataset_load(const char *dir, int check_counts, char *err, size_t errle
         csv_table_free(&train);
         return NULL;
     }
-    csv_table test = job.t;
+    csv_table test = job.test;
     if (check_counts && (train.n != DATASET_TRAIN_ROWS || test.n != DATASET_TEST_ROWS)) {
         snprintf(err, errlen,
                  "%s: unexpected row counts: train.csv has %zu rows (want %d), test.csv %zu "
@@ -254,47 +408,38 @@ dataset *dataset_load(const char *dir, int check_counts, char *err, size_t errle
     return dataset_from_tables(&train, &test, err, errlen);
 }
 
+/* The label id of each of t's names (-1: not a label). */
+static int *name_labels(const dataset *ds, const csv_table *t)
+{
+    int *id = xmalloc((t->nnames + 1) * sizeof(int));
+    for (size_t k = 0; k < t->nnames; k++)
+        id[k] = find_label(ds, t->names[k]);
+    return id;
+}
+
 static void fill_split(dataset *ds, struct split *s, csv_table *t)
 {
+    int *id = name_labels(ds, t);
     s->n = t->n;
     s->text = t->text;
     s->label = xmalloc((t->n ? t->n : 1) * sizeof(int));
-    for (size_t i = 0; i < t->n; i++) {
-        /* grouped rows: most share the previous row's label */
-        s->label[i] = i > 0 && strcmp(t->category[i], t->category[i - 1]) == 0
-                          ? s->label[i - 1]
-                          : find_label(ds, t->category[i]);
-    }
     for (size_t i = 0; i < t->n; i++)
-        free(t->category[i]);
-    free(t->category);
-    memset(t, 0, sizeof *t);
+        s->label[i] = id[t->category_id[i]];
+    free(id);
+    t->text = NULL; /* the split has them */
+    t->n = 0;
+    csv_table_free(t);
 }
 
 dataset *dataset_from_tables(csv_table *train, csv_table *test, char *err, size_t errlen)
 {
     dataset *ds = xcalloc(1, sizeof *ds);
-    /* Collect the distinct labels of train, then require test to match. */
-    /* Distinct labels: rows come grouped by label, so comparing with the
-     * previous row settles almost every one; at most 78 are ever kept. */
-    size_t distinct = 0;
-    for (size_t i = 0; i < train->n && distinct <= DATASET_NUM_LABELS; i++) {
-        const char *c = train->category[i];
-        if (i > 0 && strcmp(c, train->category[i - 1]) == 0)
-            continue;
-        size_t k = 0;
-        while (k < distinct && strcmp(ds->labels[k], c) != 0)
-            k++;
-        if (k < distinct)
-            continue;
-        if (distinct == DATASET_NUM_LABELS) {
-            distinct++;
-            break;
-        }
-        ds->labels[distinct++] = xstrdup(c);
-    }
-    qsort(ds->labels, distinct < DATASET_NUM_LABELS ? distinct : DATASET_NUM_LABELS,
-          sizeof(char *), label_cmp);
+    /* The distinct labels of train (its names), then test must match. */
+    size_t distinct = train->nnames;
+    for (size_t k = 0; k < distinct && k < DATASET_NUM_LABELS; k++)
+        ds->labels[k] = xstrdup(train->names[k]);
+    qsort(ds->labels, distinct < DATASET_NUM_LABELS ? distinct : DATASET_NUM_LABELS, sizeof(char *),
+          label_cmp);
     int ok = 1;
     if (distinct != DATASET_NUM_LABELS) {
         snprintf(err, errlen, "train.csv: expected %d distinct labels, found %s%zu",
@@ -306,17 +451,19 @@ dataset *dataset_from_tables(csv_table *train, csv_table *test, char *err, size_
     }
     ds->nlabels = distinct;
     if (ok) {
+        int *id = name_labels(ds, test);
         unsigned char seen[DATASET_NUM_LABELS] = {0};
         for (size_t i = 0; i < test->n && ok; i++) {
-            int id = find_label(ds, test->category[i]);
-            if (id < 0) {
+            int k = id[test->category_id[i]];
+            if (k < 0) {
                 snprintf(err, errlen, "test.csv: record %zu: label \"%.80s\" is not in train.csv",
                          i + 2, test->category[i]);
                 ok = 0;
             } else {
-                seen[id] = 1;
+                seen[k] = 1;
             }
         }
+        free(id);
         for (size_t k = 0; k < distinct && ok; k++)
             if (!seen[k]) {
                 snprintf(err, errlen, "test.csv: label \"%s\" never appears", ds->labels[k]);

@@ -1,6 +1,9 @@
 /* Unit tests: CSV loading, label order, seed mapping. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "dataset.h"
 #include "test.h"
@@ -15,7 +18,8 @@ TEST(csv_parses_quotes_crlf_and_newlines)
 {
     csv_table t;
     char err[256];
-    const char *csv = "text,category\r\nplain,a\r\n\"with, comma\",b\r\n\"multi\nline \"\"q\"\"\",c\r\n";
+    const char *csv =
+        "text,category\r\nplain,a\r\n\"with, comma\",b\r\n\"multi\nline \"\"q\"\"\",c\r\n";
     CHECK(parse(csv, &t, err) == 0);
     CHECK(t.n == 3);
     if (t.n == 3) {
@@ -52,11 +56,11 @@ TEST(csv_rejects_broken_files_naming_the_record)
 TEST(utf8_validation)
 {
     CHECK(utf8_valid("abc", 3));
-    CHECK(utf8_valid("\xc2\xa3", 2));          /* £ */
-    CHECK(utf8_valid("\xe2\x82\xac", 3));      /* € */
-    CHECK(!utf8_valid("\xe2\x82", 2));         /* cut mid-character */
-    CHECK(!utf8_valid("\xc0\xaf", 2));         /* overlong */
-    CHECK(!utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    CHECK(utf8_valid("\xc2\xa3", 2));                                       /* £ */
+    CHECK(utf8_valid("\xe2\x82\xac", 3));                                   /* € */
+    CHECK(!utf8_valid("\xe2\x82", 2));                                      /* cut mid-character */
+    CHECK(!utf8_valid("\xc0\xaf", 2));                                      /* overlong */
+    CHECK(!utf8_valid("\xed\xa0\x80", 3));                                  /* surrogate */
     CHECK(utf8_valid("plain ascii text, \xe2\x82\xac and more ascii", 36)); /* the 8-byte scan */
     CHECK(!utf8_valid("plain ascii text, \xe2\x82 and", 24));
 }
@@ -115,4 +119,96 @@ TEST(dataset_rejects_missing_files_and_counts)
     CHECK(parse(csv, &te, err) == 0);
     CHECK(dataset_from_tables(&tr, &te, err, sizeof err) == NULL);
     CHECK(strstr(err, "77") != NULL);
+}
+
+TEST(record_boundary_skips_quoted_line_ends)
+{
+    const char *d = "a,b\n\"x\ny\",c\n\"\"\"q\"\"\nz\",d\ne,f\n";
+    size_t n = strlen(d);
+    CHECK(csv_record_boundary(d, n, 0) == 4);            /* after "a,b\n" */
+    CHECK(csv_record_boundary(d, n, 4) == 12);           /* the '\n' inside "x\ny" is skipped */
+    CHECK(csv_record_boundary(d, n, 13) == 24);          /* doubled quotes keep the count even */
+    CHECK(csv_record_boundary(d, n, 24) == 0);           /* the last line end is the end */
+    CHECK(csv_record_boundary("a,\"b\nc\"", 7, 0) == 0); /* no line end outside quotes */
+}
+
+static char *write_tmp(const char *dir, const char *name, const char *data)
+{
+    char *path = xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fputs(data, f);
+        fclose(f);
+    }
+    return path;
+}
+
+/* A train.csv big enough to be parsed in two parts, where any cut lands
+ * among multi-line quoted fields with doubled quotes; every label is in
+ * both parts. */
+static char *big_train(void)
+{
+    buf b = {0};
+    buf_puts(&b, "text,category\r\n");
+    for (int i = 0; b.len < 200000; i++)
+        buf_printf(&b, "\"row %d, \"\"quoted\"\"\nsecond line %d\",label_%02d\r\n", i, i, i % 77);
+    return buf_steal(&b);
+}
+
+static char *big_test(void)
+{
+    buf b = {0};
+    buf_puts(&b, "text,category\n");
+    for (int i = 0; i < 154; i++)
+        buf_printf(&b, "test %d,label_%02d\n", i, i % 77);
+    return buf_steal(&b);
+}
+
+TEST(parsing_in_two_parts_matches_one_pass)
+{
+    char dir[] = "/tmp/b77-ds-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char *train = big_train(), *test = big_test();
+    char *tp = write_tmp(dir, "train.csv", train), *sp = write_tmp(dir, "test.csv", test);
+    char err[512], err2[512];
+    csv_table whole;
+    CHECK(csv_table_parse(tp, train, strlen(train), &whole, err2, sizeof err2) == 0);
+    /* The cut lies in the middle: this test is about the two-part path. */
+    size_t cut = csv_record_boundary(train, strlen(train), (strlen(train) + strlen(test)) / 2);
+    CHECK(cut > strlen(train) / 3 && cut < strlen(train));
+    dataset *ds = dataset_load(dir, 0, err, sizeof err);
+    CHECK(ds != NULL);
+    if (ds) {
+        CHECK(dataset_size(ds, 0) == whole.n);
+        CHECK(dataset_num_labels(ds) == 77);
+        int same = 1;
+        for (size_t i = 0; i < whole.n && i < dataset_size(ds, 0); i++)
+            same &= strcmp(dataset_text(ds, 0, i), whole.text[i]) == 0 &&
+                    strcmp(dataset_label_name(ds, dataset_label(ds, 0, i)), whole.category[i]) == 0;
+        CHECK(same);
+        CHECK(dataset_size(ds, 1) == 154);
+        CHECK_STR(dataset_label_name(ds, dataset_label(ds, 1, 153)), "label_76");
+        dataset_free(ds);
+    }
+    csv_table_free(&whole);
+
+    /* A bad record past the cut: the same message as a one-pass parse,
+     * counting records from the start of the file. */
+    char *bad = xasprintf("%s\"late\",three,fields\r\n", train);
+    free(write_tmp(dir, "train.csv", bad));
+    CHECK(csv_table_parse(tp, bad, strlen(bad), &whole, err2, sizeof err2) != 0);
+    CHECK(dataset_load(dir, 0, err, sizeof err) == NULL);
+    CHECK(strcmp(err, err2) == 0);
+    if (strcmp(err, err2) != 0)
+        fprintf(stderr, "  two parts: %s\n  one pass:  %s\n", err, err2);
+    CHECK(strstr(err, "expected 2 fields") != NULL);
+
+    unlink(tp);
+    unlink(sp);
+    rmdir(dir);
+    free(bad);
+    free(tp);
+    free(sp);
+    free(train);
+    free(test);
 }
