@@ -34,6 +34,13 @@ typedef struct csv_table {
 int csv_table_parse(const char *name, const char *data, size_t len, csv_table *out, char *err,
                     size_t errlen);
 void csv_table_free(csv_table *t);
+/* The same for the records of a file from a record boundary on: no header,
+ * records numbered as if the header came just before. */
+int csv_table_parse_tail(const char *name, const char *data, size_t len, csv_table *out, char *err,
+                         size_t errlen);
+/* Moves the rows of src to the end of dst, its categories interned in dst's
+ * names; src is left empty. */
+void csv_table_append(csv_table *dst, csv_table *src);
 /* The offset just past the first line end at or after `from` that is outside
  * quotes (an even number of '"' before it: RFC 4180 escapes a quote by
  * doubling it), so that a record starts there; 0 when there is none or it

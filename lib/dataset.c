@@ -205,6 +205,12 @@ int csv_table_parse(const char *name, const char *data, size_t len, csv_table *o
     return parse_records(name, data, len, 1, out, err, errlen);
 }
 
+int csv_table_parse_tail(const char *name, const char *data, size_t len, csv_table *out, char *err,
+                         size_t errlen)
+{
+    return parse_records(name, data, len, 0, out, err, errlen);
+}
+
 void csv_table_free(csv_table *t)
 {
     if (!t)
@@ -289,9 +295,7 @@ size_t csv_record_boundary(const char *d, size_t len, size_t from)
     return 0;
 }
 
-/* Moves the rows of src to the end of dst, its categories interned in dst's
- * names; src is left empty. */
-static void table_append(csv_table *dst, csv_table *src)
+void csv_table_append(csv_table *dst, csv_table *src)
 {
     size_t n = dst->n + src->n + 1;
     dst->text = xrealloc(dst->text, n * sizeof(char *));
@@ -372,7 +376,7 @@ static int load_train(const char *dir, struct table_job *job, csv_table *train, 
         csv_table_free(&job->tail_rows);
         rc = parse_records(path, data, b.len, 1, train, err, errlen);
     } else if (cut) {
-        table_append(train, &job->tail_rows);
+        csv_table_append(train, &job->tail_rows);
     }
     buf_free(&b);
     free(path);
