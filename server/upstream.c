@@ -13,14 +13,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -34,10 +34,26 @@
  * in one read; with 1,024 calls in flight the default's other 12 KiB each
  * were 12 MiB of the peak RSS. A longer reply just takes more reads. */
 #define RECV_BUFFER 4096L
+/* Calls per libcurl multi handle. Finding a connection for a call walks the
+ * handle's connections to that host, idle and busy (libcurl 7.88's
+ * ConnectionExists): with 512 calls in flight on one handle that walk was
+ * about 4% of the server's CPU, and quadratic in a burst of new calls. So a
+ * loop spreads its calls over multi handles of at most this many, each with
+ * its own connections, opening a handle when all are full. */
+#define SHARD_CALLS 64
 
 extern char **environ;
 
 typedef struct loop loop;
+
+/* One multi handle of a loop and the calls in it. */
+typedef struct shard {
+    loop *u;
+    CURLM *multi;
+    int64_t curl_due; /* when its timer fires (now_ms clock), -1: none */
+    unsigned nactive; /* calls in it */
+    unsigned index;
+} shard;
 
 /* A connection socket libcurl opened and will close through this loop's
  * callbacks, so its whole life is known here: it can stay in the epoll set
@@ -48,26 +64,34 @@ typedef struct sockstate {
     uint32_t wanted; /* what libcurl asked for; 0 after CURL_POLL_REMOVE */
 } sockstate;
 
-/* One thread, its multi handle, and the calls it owns. */
+/* A libcurl socket's epoll data: its descriptor, and its multi handle's
+ * index above it. The eventfd and the host's descriptor have index 0 and are
+ * told apart by descriptor. */
+static uint64_t sock_data(const shard *sh, curl_socket_t fd)
+{
+    return (uint64_t)sh->index << 32 | (uint32_t)fd;
+}
+
+/* One thread, its multi handles, and the calls it owns. */
 struct loop {
     struct upstream *up;
     upstream_opts opts;
     upstream_host host;
-    CURLM *multi;
+    shard **shards; /* [0] always; more opened as calls need them */
+    size_t nshards, maxshards;
     pthread_t thread;
-    int started; /* the thread runs */
+    int started;            /* the thread runs */
     atomic_int stop, abort; /* set by other threads, then the eventfd written */
-    int epfd, evfd;  /* epoll set of libcurl's sockets; eventfd to wake the thread */
+    int epfd, evfd;         /* epoll set of libcurl's sockets; eventfd to wake the thread */
 
     /* Private to the upstream thread from here on. */
     upcall *queue;   /* submitted in the host's turn, started after it */
     upcall *waiting; /* between attempts */
-    upcall *active;  /* inside the multi handle (doubly linked) */
-    int64_t curl_due; /* when libcurl's timer fires (now_ms clock), -1: none */
+    upcall *active;  /* inside a multi handle (doubly linked) */
     CURL **spare;    /* easy handles ready for reuse */
     size_t nspare;
     uint64_t rng;
-    int proxy_env;   /* some *_proxy variable is set: libcurl reads them per call */
+    int proxy_env;    /* some *_proxy variable is set: libcurl reads them per call */
     sockstate *socks; /* by descriptor: the connection sockets libcurl opened here */
     size_t nsocks;
     struct {
@@ -95,6 +119,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
 
 static void active_add(loop *u, upcall *c)
 {
+    ((shard *)c->shard)->nactive++;
     c->prev = NULL;
     c->next = u->active;
     if (u->active)
@@ -104,6 +129,7 @@ static void active_add(loop *u, upcall *c)
 
 static void active_remove(loop *u, upcall *c)
 {
+    ((shard *)c->shard)->nactive--;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -235,6 +261,61 @@ static CURLU *url_handle(loop *u, const char *url)
     return h;
 }
 
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp);
+static int on_timer(CURLM *m, long timeout_ms, void *arg);
+
+/* Calls one multi handle takes: SHARD_CALLS, or fewer when the loop may not
+ * have that many. */
+static unsigned shard_calls(const loop *u)
+{
+    return u->opts.max_connections < SHARD_CALLS ? (unsigned)u->opts.max_connections : SHARD_CALLS;
+}
+
+/* Adds a multi handle to the loop; NULL when it cannot. */
+static shard *open_shard(loop *u)
+{
+    if (u->nshards == u->maxshards)
+        return NULL;
+    CURLM *m = curl_multi_init();
+    if (!m)
+        return NULL;
+    shard *sh = xcalloc(1, sizeof *sh);
+    *sh = (shard){.u = u, .multi = m, .curl_due = -1, .index = (unsigned)u->nshards};
+    curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(m, CURLMOPT_SOCKETDATA, sh);
+    curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(m, CURLMOPT_TIMERDATA, sh);
+    /* A handle has at most shard_calls() calls; the loop as a whole at most
+     * max_connections (as many as rollouts may be in flight). */
+    long maxc = (long)shard_calls(u);
+    curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, maxc);
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, maxc);
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, maxc);
+    curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    u->shards[u->nshards++] = sh;
+    return sh;
+}
+
+/* The first multi handle with room for a call, its kept-alive connections
+ * then serving it; a new handle when all are full. Should the loop have
+ * max_connections calls already, the least busy handle (libcurl then queues
+ * the call until one of its connections is free). */
+static shard *pick_shard(loop *u)
+{
+    unsigned room = shard_calls(u);
+    for (size_t i = 0; i < u->nshards; i++)
+        if (u->shards[i]->nactive < room)
+            return u->shards[i];
+    shard *sh = open_shard(u);
+    if (sh)
+        return sh;
+    sh = u->shards[0];
+    for (size_t i = 1; i < u->nshards; i++)
+        if (u->shards[i]->nactive < sh->nactive)
+            sh = u->shards[i];
+    return sh;
+}
+
 static void start_attempt(loop *u, upcall *c)
 {
     int64_t now = now_ms();
@@ -272,12 +353,14 @@ static void start_attempt(loop *u, upcall *c)
      * on plain HTTP/1.1 it would hold every new call until the first
      * connection's reply has come back. */
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncmp(c->url, "https:", 6) == 0 ? 1L : 0L);
-    if (curl_multi_add_handle(u->multi, e) != CURLM_OK) {
+    shard *sh = pick_shard(u);
+    if (curl_multi_add_handle(sh->multi, e) != CURLM_OK) {
         snprintf(c->error, sizeof c->error, "cannot add the call to the libcurl multi handle");
         finish(u, c, UPCALL_TRANSPORT);
         return;
     }
     c->attempts++;
+    c->shard = sh;
     active_add(u, c);
 }
 
@@ -293,7 +376,7 @@ static void on_attempt_done(loop *u, upcall *c, CURLcode rc)
     curl_off_t retry_after = -1;
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &retry_after);
-    curl_multi_remove_handle(u->multi, c->easy);
+    curl_multi_remove_handle(((shard *)c->shard)->multi, c->easy);
     active_remove(u, c);
     int64_t now = now_ms();
     enum upcall_result r = UPCALL_HTTP;
@@ -309,7 +392,8 @@ static void on_attempt_done(loop *u, upcall *c, CURLcode rc)
             return;
         }
     }
-    int again = (r == UPCALL_TRANSPORT && !c->too_large) || (r == UPCALL_HTTP && retryable_status(status));
+    int again =
+        (r == UPCALL_TRANSPORT && !c->too_large) || (r == UPCALL_HTTP && retryable_status(status));
     if (!again || c->attempts > u->opts.max_retries) {
         finish(u, c, r);
         return;
@@ -339,7 +423,7 @@ static void abort_everything(loop *u)
     while (u->active) {
         upcall *c = u->active;
         active_remove(u, c);
-        curl_multi_remove_handle(u->multi, c->easy);
+        curl_multi_remove_handle(((shard *)c->shard)->multi, c->easy);
         snprintf(c->error, sizeof c->error, "the server is shutting down");
         finish(u, c, UPCALL_ABORTED);
     }
@@ -355,7 +439,8 @@ static void abort_everything(loop *u)
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
 {
     (void)e;
-    loop *u = arg;
+    shard *sh = arg;
+    loop *u = sh->u;
     sockstate *st = our_socket(u, fd);
     if (what == CURL_POLL_REMOVE) {
         if (st)
@@ -366,7 +451,7 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp
     }
     struct epoll_event ev = {0};
     ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-    ev.data.fd = fd;
+    ev.data.u64 = sock_data(sh, fd);
     if (st) {
         st->wanted = ev.events;
         if (!ev.events || st->events == ev.events)
@@ -386,7 +471,7 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp
             log_error("upstream: epoll_ctl on socket %d: %s", (int)fd, strerror(errno));
     }
     if (!sockp)
-        curl_multi_assign(u->multi, fd, (void *)1); /* "already in the set" */
+        curl_multi_assign(sh->multi, fd, (void *)1); /* "already in the set" */
     return 0;
 }
 
@@ -394,8 +479,8 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp
 static int on_timer(CURLM *m, long timeout_ms, void *arg)
 {
     (void)m;
-    loop *u = arg;
-    u->curl_due = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    shard *sh = arg;
+    sh->curl_due = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
     return 0;
 }
 
@@ -403,13 +488,14 @@ static void collect_finished(loop *u)
 {
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(u->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        upcall *c = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-        on_attempt_done(u, c, msg->data.result);
-    }
+    for (size_t i = 0; i < u->nshards; i++)
+        while ((msg = curl_multi_info_read(u->shards[i]->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            upcall *c = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+            on_attempt_done(u, c, msg->data.result);
+        }
 }
 
 static int host_turn_due(const loop *u, int kicked, int64_t host_due, int64_t now)
@@ -453,9 +539,12 @@ static void *run(void *arg)
                 p = &c->next;
             }
         }
-        if (u->curl_due >= 0 && u->curl_due <= now) {
-            u->curl_due = -1;
-            curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        for (size_t i = 0; i < u->nshards; i++) {
+            shard *sh = u->shards[i];
+            if (sh->curl_due >= 0 && sh->curl_due <= now) {
+                sh->curl_due = -1;
+                curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+            }
         }
         collect_finished(u);
         if (host_turn_due(u, kicked, host_due, now)) {
@@ -470,8 +559,9 @@ static void *run(void *arg)
         if (stop && !u->active && !u->waiting)
             break; /* the queue is empty: the host's turn submitted nothing */
 
-        if (u->curl_due >= 0 && u->curl_due < next_due)
-            next_due = u->curl_due;
+        for (size_t i = 0; i < u->nshards; i++)
+            if (u->shards[i]->curl_due >= 0 && u->shards[i]->curl_due < next_due)
+                next_due = u->shards[i]->curl_due;
         int64_t d = u->host.due(u->host.arg);
         host_due = d >= 0 ? now + d : -1;
         if (host_due >= 0 && host_due < next_due)
@@ -480,7 +570,7 @@ static void *run(void *arg)
         int64_t wait = next_due - now_ms();
         int n = epoll_wait(u->epfd, evs, (int)B77_ARRAY_LEN(evs), wait > 0 ? (int)wait : 0);
         for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
+            int fd = (int)(uint32_t)evs[i].data.u64;
             if (fd == u->evfd) {
                 uint64_t v;
                 if (read(u->evfd, &v, sizeof v) < 0 && errno != EAGAIN)
@@ -503,7 +593,9 @@ static void *run(void *arg)
             int flags = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
                         ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
                         ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-            curl_multi_socket_action(u->multi, fd, flags, &running);
+            size_t k = (size_t)(evs[i].data.u64 >> 32);
+            if (k < u->nshards)
+                curl_multi_socket_action(u->shards[k]->multi, fd, flags, &running);
         }
     }
     return NULL;
@@ -534,8 +626,11 @@ static void loop_release(loop *u)
     for (size_t i = 0; i < u->nspare; i++)
         curl_easy_cleanup(u->spare[i]);
     free(u->spare);
-    if (u->multi)
-        curl_multi_cleanup(u->multi); /* closes the connections: on_close */
+    for (size_t i = 0; i < u->nshards; i++) {
+        curl_multi_cleanup(u->shards[i]->multi); /* closes the connections: on_close */
+        free(u->shards[i]);
+    }
+    free(u->shards);
     free(u->socks);
     for (size_t i = 0; i < u->nurls; i++) {
         curl_url_cleanup(u->urls[i].handle);
@@ -554,28 +649,19 @@ static int loop_init(loop *u, const upstream_opts *opts, const upstream_host *ho
     u->proxy_env = proxy_env;
     u->rng = (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)u;
     u->spare = xcalloc(u->opts.max_connections, sizeof(CURL *));
-    u->curl_due = -1;
-    u->multi = curl_multi_init();
+    u->maxshards = (u->opts.max_connections + shard_calls(u) - 1) / shard_calls(u);
+    u->shards = xcalloc(u->maxshards, sizeof *u->shards);
     u->epfd = epoll_create1(EPOLL_CLOEXEC);
     u->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = u->evfd};
     struct epoll_event hev = {.events = EPOLLIN, .data.fd = u->host.fd};
-    if (!u->multi || u->epfd < 0 || u->evfd < 0 ||
+    if (!open_shard(u) || u->epfd < 0 || u->evfd < 0 ||
         epoll_ctl(u->epfd, EPOLL_CTL_ADD, u->evfd, &ev) != 0 ||
         epoll_ctl(u->epfd, EPOLL_CTL_ADD, u->host.fd, &hev) != 0) {
         log_error("upstream: cannot set up the event loop: %s", strerror(errno));
         loop_release(u);
         return -1;
     }
-    curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
-    curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
-    long maxc = (long)u->opts.max_connections;
-    curl_multi_setopt(u->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, maxc);
-    curl_multi_setopt(u->multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxc);
-    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, maxc);
-    curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     return 0;
 }
 
