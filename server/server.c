@@ -40,11 +40,28 @@
 /* An HTTP thread: a libmicrohttpd daemon without threads of its own, run
  * by an upstream thread in the same epoll loop as that thread's LLM calls,
  * so a rollout is read, sent on, and answered on one thread. */
+/* The auth header lines (and the common headers after them) for the LLM
+ * calls to one origin with one caller's key: the same for every call
+ * there, so worked out once per worker (provider, key lookup, two
+ * allocated lines and a list of five) rather than once per rollout. */
+#define AUTH_MEMO 8
+typedef struct auth_lines {
+    char *origin;    /* "scheme://authority" of the LLM URL */
+    const char *key; /* the caller's key (owned by auth), or NULL */
+    struct curl_slist node[2];
+    struct curl_slist *list; /* node[0], or the common headers alone */
+} auth_lines;
+
 typedef struct worker {
     server *srv;
     struct MHD_Daemon *daemon;
     int quiesced; /* no longer accepting; private to its thread */
+    auth_lines memo[AUTH_MEMO]; /* private to its thread */
+    size_t nmemo;
 } worker;
+
+/* The worker whose daemon this thread is running (set for each turn). */
+static _Thread_local worker *current_worker;
 
 struct server {
     const server_config *cfg;
@@ -114,6 +131,7 @@ struct request {
     rollout ro;
     upcall call;
     struct curl_slist *headers;
+    int headers_owned; /* headers is this request's own list (else a worker's memo) */
     const char *cache_state; /* "hit", "shared", "miss", or NULL (not cached) */
     cache_key ckey;
     int leader; /* other identical requests wait for this one's call... */
@@ -382,19 +400,57 @@ static void on_upcall_done(upcall *call)
     MHD_resume_connection(rq->conn);
 }
 
-static struct curl_slist *upstream_headers(const server *s, const rollout *ro, const char *key)
+/* The headers every LLM call sends, last in every list. */
+static char type_json[] = "Content-Type: application/json";
+static char accept_json[] = "Accept: application/json";
+static char no_expect[] = "Expect:"; /* no 100-continue round trip */
+static struct curl_slist common_headers[] = {
+    {type_json, &common_headers[1]}, {accept_json, &common_headers[2]}, {no_expect, NULL}};
+
+static void forget_line(char *line)
 {
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Accept: application/json");
-    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
+    if (line) {
+        memset(line, 0, strlen(line)); /* it may hold a key */
+        free(line);
+    }
+}
+
+/* The headers of the LLM call for ro: the worker's memo for its origin and
+ * key, or (*owned set) a list of the request's own when the memo is full. */
+static struct curl_slist *upstream_headers(const server *s, const rollout *ro, const char *key,
+                                           int *owned)
+{
+    worker *w = current_worker;
+    const char *url = ro->call_url, *sep = strstr(url, "://");
+    size_t olen = sep ? (size_t)(sep + 3 - url) + strcspn(sep + 3, "/?#") : 0;
+    *owned = 0;
+    if (w && olen)
+        for (size_t i = 0; i < w->nmemo; i++) {
+            auth_lines *m = &w->memo[i];
+            if (m->key == key && strncmp(m->origin, url, olen) == 0 && !m->origin[olen])
+                return m->list;
+        }
     char *lines[2];
-    size_t n = llmurl_auth_headers(ro->call_url, &s->keys, key, lines);
+    size_t n = llmurl_auth_headers(url, &s->keys, key, lines);
+    if (w && olen && w->nmemo < AUTH_MEMO) {
+        auth_lines *m = &w->memo[w->nmemo++];
+        m->origin = xstrndup(url, olen);
+        m->key = key;
+        m->list = n ? &m->node[0] : &common_headers[0];
+        for (size_t i = 0; i < n; i++) {
+            m->node[i].data = lines[i];
+            m->node[i].next = i + 1 < n ? &m->node[i + 1] : &common_headers[0];
+        }
+        return m->list;
+    }
+    struct curl_slist *h = NULL;
+    for (size_t i = 0; i < B77_ARRAY_LEN(common_headers); i++)
+        h = curl_slist_append(h, common_headers[i].data);
     for (size_t i = 0; i < n; i++) {
         h = curl_slist_append(h, lines[i]);
-        memset(lines[i], 0, strlen(lines[i]));
-        free(lines[i]);
+        forget_line(lines[i]);
     }
+    *owned = 1;
     return h;
 }
 
@@ -437,7 +493,7 @@ static enum MHD_Result start_rollout(struct request *rq)
                      MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_BUSY, NULL);
     }
     rq->counted = 1;
-    rq->headers = upstream_headers(s, &rq->ro, rq->key);
+    rq->headers = upstream_headers(s, &rq->ro, rq->key, &rq->headers_owned);
     rq->call.url = rq->ro.call_url;
     rq->call.body = rq->ro.upstream_body;
     rq->call.body_len = rq->ro.upstream_body_len;
@@ -778,7 +834,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         share_with_waiters(rq);
     if (rq->counted)
         atomic_fetch_sub(&s->inflight, 1);
-    curl_slist_free_all(rq->headers);
+    if (rq->headers_owned)
+        curl_slist_free_all(rq->headers);
     upcall_reset(&rq->call);
     rollout_free(&rq->ro);
     buf_free(&rq->body);
@@ -803,6 +860,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 static void serve(void *arg)
 {
     worker *w = arg;
+    current_worker = w;
     if (!w->quiesced && atomic_load(&w->srv->stopping)) {
         MHD_socket fd = MHD_quiesce_daemon(w->daemon);
         if (fd != MHD_INVALID_SOCKET)
@@ -861,9 +919,16 @@ static void server_free(server *s)
 {
     upstream_free(s->up);
     s->up = NULL; /* stopping the daemons ends requests: nothing to kick */
-    for (size_t i = 0; i < s->nworkers; i++)
-        if (s->workers[i].daemon)
-            MHD_stop_daemon(s->workers[i].daemon);
+    for (size_t i = 0; i < s->nworkers; i++) {
+        worker *w = &s->workers[i];
+        if (w->daemon)
+            MHD_stop_daemon(w->daemon);
+        for (size_t k = 0; k < w->nmemo; k++) {
+            free(w->memo[k].origin);
+            for (struct curl_slist *l = w->memo[k].list; l != common_headers; l = l->next)
+                forget_line(l->data);
+        }
+    }
     free(s->workers);
     metrics_free(s->metrics);
     cache_free(s->cache);

@@ -432,6 +432,19 @@ def credentials_sent_to_a_local_llm():
         rollout(app, 2)
         eq(request(Env.mock, "GET", "/mock/stats", key=None).json()["last_authorization"],
            "Bearer operator-secret")
+    # Each call carries its own caller's key, whichever key the calls to the
+    # same LLM before it carried (the server works the lines out once per
+    # LLM origin and key, on each thread), over one kept-alive connection
+    # and new ones alike.
+    with start_app(Env.mock, env={"ENVIRONMENT_API_KEY_ALIASES": "second-key-5d1e"}) as app:
+        for i, k in enumerate([KEY, "second-key-5d1e", KEY, "second-key-5d1e", "second-key-5d1e"]):
+            eq(rollout(app, i, key=k).status, 200)
+            eq(request(Env.mock, "GET", "/mock/stats", key=None).json()["last_x_api_key"], k,
+               f"call {i}")
+        # The same origin under another path: the same lines.
+        other = f"http://127.0.0.1:{Env.mock.port}/other/v1/chat/completions"
+        eq(rollout(app, 9, config={"inference_url": other}, key=KEY).status, 200)
+        eq(request(Env.mock, "GET", "/mock/stats", key=None).json()["last_x_api_key"], KEY)
 
 
 @test
