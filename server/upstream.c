@@ -13,14 +13,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "log.h"
 
@@ -80,9 +80,9 @@ struct loop {
     shard **shards; /* [0] always; more opened as calls need them */
     size_t nshards, maxshards;
     pthread_t thread;
-    int started;            /* the thread runs */
+    int started; /* the thread runs */
     atomic_int stop, abort; /* set by other threads, then the eventfd written */
-    int epfd, evfd;         /* epoll set of libcurl's sockets; eventfd to wake the thread */
+    int epfd, evfd;  /* epoll set of libcurl's sockets; eventfd to wake the thread */
 
     /* Private to the upstream thread from here on. */
     upcall *queue;   /* submitted in the host's turn, started after it */
@@ -91,7 +91,7 @@ struct loop {
     CURL **spare;    /* easy handles ready for reuse */
     size_t nspare;
     uint64_t rng;
-    int proxy_env;    /* some *_proxy variable is set: libcurl reads them per call */
+    int proxy_env;   /* some *_proxy variable is set: libcurl reads them per call */
     sockstate *socks; /* by descriptor: the connection sockets libcurl opened here */
     size_t nsocks;
     struct {
@@ -392,8 +392,7 @@ static void on_attempt_done(loop *u, upcall *c, CURLcode rc)
             return;
         }
     }
-    int again =
-        (r == UPCALL_TRANSPORT && !c->too_large) || (r == UPCALL_HTTP && retryable_status(status));
+    int again = (r == UPCALL_TRANSPORT && !c->too_large) || (r == UPCALL_HTTP && retryable_status(status));
     if (!again || c->attempts > u->opts.max_retries) {
         finish(u, c, r);
         return;
