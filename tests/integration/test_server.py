@@ -4,6 +4,7 @@ Run: python3 tests/integration/test_server.py [NAME_FILTER]
 Prints one line per failure and "integration: N passed, N failed" last.
 """
 import concurrent.futures as cf
+import contextlib
 import json
 import os
 import signal
@@ -499,11 +500,16 @@ def inflight_cap_answers_503():
             eq([f.result().status for f in futs], [200, 200])
 
 
-def wait_parked(app, n, seconds):
-    """Waits until n rollouts are in flight, or seconds have passed."""
-    deadline = time.time() + seconds
-    while request(app, "GET", "/health").json()["inflight"] < n and time.time() < deadline:
-        time.sleep(0.02)
+@contextlib.contextmanager
+def parked_rollouts(app, n, seconds):
+    """Starts n rollouts, each on a thread of its own, and waits until all
+    are in flight (or seconds have passed); yields their futures."""
+    with cf.ThreadPoolExecutor(n) as ex:
+        futs = [ex.submit(rollout, app, i) for i in range(n)]
+        deadline = time.time() + seconds
+        while request(app, "GET", "/health").json()["inflight"] < n and time.time() < deadline:
+            time.sleep(0.02)
+        yield futs
 
 
 @test
@@ -539,9 +545,7 @@ def parked_rollouts_cost_no_cpu():
     # While the LLM takes its time, neither the task app nor the mock works:
     # both wait on timers, not in a loop (the mock's timer once spun here).
     with start_mock("--latency-ms", "3000") as mock, start_app(mock) as app:
-        with cf.ThreadPoolExecutor(8) as ex:
-            futs = [ex.submit(rollout, app, i) for i in range(8)]
-            wait_parked(app, 8, 2)
+        with parked_rollouts(app, 8, 2) as futs:
             a0, m0 = app.cpu_ticks(), mock.cpu_ticks()
             time.sleep(1)
             a1, m1 = app.cpu_ticks(), mock.cpu_ticks()
@@ -554,9 +558,7 @@ def parked_rollouts_cost_no_cpu():
 @test
 def shutdown_lets_inflight_rollouts_finish():
     with start_mock("--latency-ms", "1000") as mock, start_app(mock) as app:
-        with cf.ThreadPoolExecutor(20) as ex:
-            futs = [ex.submit(rollout, app, i) for i in range(20)]
-            wait_parked(app, 20, 5)
+        with parked_rollouts(app, 20, 5) as futs:
             app.p.send_signal(signal.SIGTERM)
             statuses = [f.result().status for f in futs]
         eq(statuses, [200] * 20)
@@ -571,9 +573,7 @@ def shutdown_lets_inflight_rollouts_finish():
 @test
 def shutdown_grace_expiry_answers_503():
     with start_mock("--latency-ms", "20000") as mock, start_app(mock, args=["--grace", "1"]) as app:
-        with cf.ThreadPoolExecutor(5) as ex:
-            futs = [ex.submit(rollout, app, i) for i in range(5)]
-            wait_parked(app, 5, 5)
+        with parked_rollouts(app, 5, 5) as futs:
             t0 = time.time()
             app.p.send_signal(signal.SIGTERM)
             rs = [f.result() for f in futs]
