@@ -37,9 +37,6 @@
 #define CONNECTION_MEMORY (16 * 1024) /* per connection (headers, query arguments); MHD zeroes it per request */
 #define RETRY_AFTER_BUSY "1"
 
-/* An HTTP thread: a libmicrohttpd daemon without threads of its own, run
- * by an upstream thread in the same epoll loop as that thread's LLM calls,
- * so a rollout is read, sent on, and answered on one thread. */
 /* The auth header lines (and the common headers after them) for the LLM
  * calls to one origin with one caller's key: the same for every call
  * there, so worked out once per worker (provider, key lookup, two
@@ -52,6 +49,9 @@ typedef struct auth_lines {
     struct curl_slist *list; /* node[0], or the common headers alone */
 } auth_lines;
 
+/* An HTTP thread: a libmicrohttpd daemon without threads of its own, run
+ * by an upstream thread in the same epoll loop as that thread's LLM calls,
+ * so a rollout is read, sent on, and answered on one thread. */
 typedef struct worker {
     server *srv;
     struct MHD_Daemon *daemon;
@@ -59,9 +59,6 @@ typedef struct worker {
     auth_lines memo[AUTH_MEMO]; /* private to its thread */
     size_t nmemo;
 } worker;
-
-/* The worker whose daemon this thread is running (set for each turn). */
-static _Thread_local worker *current_worker;
 
 struct server {
     const server_config *cfg;
@@ -115,6 +112,7 @@ enum state { ST_NEW, ST_BODY, ST_PARKED, ST_ANSWERED };
 
 struct request {
     server *srv;
+    worker *worker; /* whose daemon has the connection */
     struct MHD_Connection *conn;
     int64_t start;
     char method[16];
@@ -415,24 +413,25 @@ static void forget_line(char *line)
     }
 }
 
-/* The headers of the LLM call for ro: the worker's memo for its origin and
- * key, or (*owned set) a list of the request's own when the memo is full. */
-static struct curl_slist *upstream_headers(const server *s, const rollout *ro, const char *key,
-                                           int *owned)
+/* The headers of rq's LLM call: its worker's memo for the call's origin
+ * and the caller's key, or (headers_owned set) a list of the request's own
+ * when the memo is full. */
+static struct curl_slist *upstream_headers(struct request *rq)
 {
-    worker *w = current_worker;
-    const char *url = ro->call_url, *sep = strstr(url, "://");
+    worker *w = rq->worker;
+    const char *key = rq->key;
+    const char *url = rq->ro.call_url, *sep = strstr(url, "://");
     size_t olen = sep ? (size_t)(sep + 3 - url) + strcspn(sep + 3, "/?#") : 0;
-    *owned = 0;
-    if (w && olen)
+    rq->headers_owned = 0;
+    if (olen)
         for (size_t i = 0; i < w->nmemo; i++) {
             auth_lines *m = &w->memo[i];
             if (m->key == key && strncmp(m->origin, url, olen) == 0 && !m->origin[olen])
                 return m->list;
         }
     char *lines[2];
-    size_t n = llmurl_auth_headers(url, &s->keys, key, lines);
-    if (w && olen && w->nmemo < AUTH_MEMO) {
+    size_t n = llmurl_auth_headers(url, &rq->srv->keys, key, lines);
+    if (olen && w->nmemo < AUTH_MEMO) {
         auth_lines *m = &w->memo[w->nmemo++];
         m->origin = xstrndup(url, olen);
         m->key = key;
@@ -450,7 +449,7 @@ static struct curl_slist *upstream_headers(const server *s, const rollout *ro, c
         h = curl_slist_append(h, lines[i]);
         forget_line(lines[i]);
     }
-    *owned = 1;
+    rq->headers_owned = 1;
     return h;
 }
 
@@ -493,7 +492,7 @@ static enum MHD_Result start_rollout(struct request *rq)
                      MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_BUSY, NULL);
     }
     rq->counted = 1;
-    rq->headers = upstream_headers(s, &rq->ro, rq->key, &rq->headers_owned);
+    rq->headers = upstream_headers(rq);
     rq->call.url = rq->ro.call_url;
     rq->call.body = rq->ro.upstream_body;
     rq->call.body_len = rq->ro.upstream_body_len;
@@ -774,11 +773,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   void **con_cls)
 {
     (void)version;
-    server *s = cls;
+    worker *w = cls;
+    server *s = w->srv;
     struct request *rq = *con_cls;
     if (!rq) {
         rq = xcalloc(1, sizeof *rq);
         rq->srv = s;
+        rq->worker = w;
         rq->conn = conn;
         rq->start = now_ms();
         snprintf(rq->method, sizeof rq->method, "%s", method);
@@ -860,7 +861,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 static void serve(void *arg)
 {
     worker *w = arg;
-    current_worker = w;
     if (!w->quiesced && atomic_load(&w->srv->stopping)) {
         MHD_socket fd = MHD_quiesce_daemon(w->daemon);
         if (fd != MHD_INVALID_SOCKET)
@@ -881,13 +881,14 @@ static int64_t serve_due(void *arg)
     return ms > INT32_MAX ? INT32_MAX : (int64_t)ms;
 }
 
-/* A daemon with a listening socket of its own on addr, in the port's
+/* w's daemon, with a listening socket of its own on addr, in the port's
  * SO_REUSEPORT group. */
-static struct MHD_Daemon *start_daemon(server *s, unsigned flags, const struct sockaddr *addr,
+static struct MHD_Daemon *start_daemon(worker *w, unsigned flags, const struct sockaddr *addr,
                                        unsigned limit)
 {
+    server *s = w->srv;
     const server_config *cfg = s->cfg;
-    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, addr,
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, w, MHD_OPTION_SOCK_ADDR, addr,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_LIMIT,
                             limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout_s,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
@@ -951,7 +952,7 @@ static int start_daemons(server *s, const struct addrinfo *ai)
     struct sockaddr_storage addr;
     memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
     if ((cfg->port != 0 && port_taken(ai->ai_addr, ai->ai_addrlen)) ||
-        !(s->workers[0].daemon = start_daemon(s, flags, ai->ai_addr, limit))) {
+        !(s->workers[0].daemon = start_daemon(&s->workers[0], flags, ai->ai_addr, limit))) {
         log_error("cannot listen on %s:%d (is the port in use? try --port 0 for a free one)",
                   cfg->host, cfg->port);
         return -1;
@@ -964,14 +965,12 @@ static int start_daemons(server *s, const struct addrinfo *ai)
         ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)s->port);
     else
         ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)s->port);
-    for (size_t i = 0; i < s->nworkers; i++) {
-        s->workers[i].srv = s;
-        if (i > 0 && !(s->workers[i].daemon =
-                           start_daemon(s, flags, (const struct sockaddr *)&addr, limit))) {
+    for (size_t i = 1; i < s->nworkers; i++)
+        if (!(s->workers[i].daemon =
+                  start_daemon(&s->workers[i], flags, (const struct sockaddr *)&addr, limit))) {
             log_error("cannot start HTTP thread %zu on port %d", i + 1, s->port);
             return -1;
         }
-    }
     return 0;
 }
 
@@ -994,6 +993,8 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
     s->metrics = metrics_new(route_labels, (int)B77_ARRAY_LEN(route_labels));
     s->nworkers = cfg->threads ? cfg->threads : 1;
     s->workers = xcalloc(s->nworkers, sizeof *s->workers);
+    for (size_t i = 0; i < s->nworkers; i++)
+        s->workers[i].srv = s;
     if (cfg->cache_mode) {
         char err[300];
         s->cache = cache_new(cfg->cache_bytes, cfg->cache_file, err, sizeof err);
