@@ -47,12 +47,11 @@ extern char **environ;
 typedef struct loop loop;
 
 /* One multi handle of a loop and the calls in it. */
-typedef struct shard {
+typedef struct upstream_shard {
     loop *u;
     CURLM *multi;
     int64_t curl_due; /* when its timer fires (now_ms clock), -1: none */
     unsigned nactive; /* calls in it */
-    unsigned index;
 } shard;
 
 /* A connection socket libcurl opened and will close through this loop's
@@ -64,20 +63,12 @@ typedef struct sockstate {
     uint32_t wanted; /* what libcurl asked for; 0 after CURL_POLL_REMOVE */
 } sockstate;
 
-/* A libcurl socket's epoll data: its descriptor, and its multi handle's
- * index above it. The eventfd and the host's descriptor have index 0 and are
- * told apart by descriptor. */
-static uint64_t sock_data(const shard *sh, curl_socket_t fd)
-{
-    return (uint64_t)sh->index << 32 | (uint32_t)fd;
-}
-
 /* One thread, its multi handles, and the calls it owns. */
 struct loop {
     struct upstream *up;
     upstream_opts opts;
     upstream_host host;
-    shard **shards; /* [0] always; more opened as calls need them */
+    shard *shards; /* maxshards of them, nshards open: [0] always, more as calls need them */
     size_t nshards, maxshards;
     pthread_t thread;
     int started; /* the thread runs */
@@ -102,6 +93,14 @@ struct loop {
     unsigned ended; /* calls finished since the host's last turn */
 };
 
+/* A libcurl socket's epoll data: its descriptor, and its multi handle's
+ * index above it. The eventfd and the host's descriptor have index 0 and are
+ * told apart by descriptor. */
+static uint64_t sock_data(const shard *sh, curl_socket_t fd)
+{
+    return (uint64_t)(sh - sh->u->shards) << 32 | (uint32_t)fd;
+}
+
 /* The loop whose thread this is, if any. */
 static _Thread_local loop *current_loop;
 
@@ -119,7 +118,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
 
 static void active_add(loop *u, upcall *c)
 {
-    ((shard *)c->shard)->nactive++;
+    c->shard->nactive++;
     c->prev = NULL;
     c->next = u->active;
     if (u->active)
@@ -129,7 +128,7 @@ static void active_add(loop *u, upcall *c)
 
 static void active_remove(loop *u, upcall *c)
 {
-    ((shard *)c->shard)->nactive--;
+    c->shard->nactive--;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -279,8 +278,9 @@ static shard *open_shard(loop *u)
     CURLM *m = curl_multi_init();
     if (!m)
         return NULL;
-    shard *sh = xcalloc(1, sizeof *sh);
-    *sh = (shard){.u = u, .multi = m, .curl_due = -1, .index = (unsigned)u->nshards};
+    shard *sh = &u->shards[u->nshards];
+    *sh = (shard){.u = u, .multi = m, .curl_due = -1};
+    u->nshards++;
     curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(m, CURLMOPT_SOCKETDATA, sh);
     curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
@@ -292,7 +292,6 @@ static shard *open_shard(loop *u)
     curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, maxc);
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, maxc);
     curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    u->shards[u->nshards++] = sh;
     return sh;
 }
 
@@ -304,15 +303,15 @@ static shard *pick_shard(loop *u)
 {
     unsigned room = shard_calls(u);
     for (size_t i = 0; i < u->nshards; i++)
-        if (u->shards[i]->nactive < room)
-            return u->shards[i];
+        if (u->shards[i].nactive < room)
+            return &u->shards[i];
     shard *sh = open_shard(u);
     if (sh)
         return sh;
-    sh = u->shards[0];
+    sh = &u->shards[0];
     for (size_t i = 1; i < u->nshards; i++)
-        if (u->shards[i]->nactive < sh->nactive)
-            sh = u->shards[i];
+        if (u->shards[i].nactive < sh->nactive)
+            sh = &u->shards[i];
     return sh;
 }
 
@@ -376,7 +375,7 @@ static void on_attempt_done(loop *u, upcall *c, CURLcode rc)
     curl_off_t retry_after = -1;
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &retry_after);
-    curl_multi_remove_handle(((shard *)c->shard)->multi, c->easy);
+    curl_multi_remove_handle(c->shard->multi, c->easy);
     active_remove(u, c);
     int64_t now = now_ms();
     enum upcall_result r = UPCALL_HTTP;
@@ -422,7 +421,7 @@ static void abort_everything(loop *u)
     while (u->active) {
         upcall *c = u->active;
         active_remove(u, c);
-        curl_multi_remove_handle(((shard *)c->shard)->multi, c->easy);
+        curl_multi_remove_handle(c->shard->multi, c->easy);
         snprintf(c->error, sizeof c->error, "the server is shutting down");
         finish(u, c, UPCALL_ABORTED);
     }
@@ -488,7 +487,7 @@ static void collect_finished(loop *u)
     CURLMsg *msg;
     int left;
     for (size_t i = 0; i < u->nshards; i++)
-        while ((msg = curl_multi_info_read(u->shards[i]->multi, &left))) {
+        while ((msg = curl_multi_info_read(u->shards[i].multi, &left))) {
             if (msg->msg != CURLMSG_DONE)
                 continue;
             upcall *c = NULL;
@@ -539,7 +538,7 @@ static void *run(void *arg)
             }
         }
         for (size_t i = 0; i < u->nshards; i++) {
-            shard *sh = u->shards[i];
+            shard *sh = &u->shards[i];
             if (sh->curl_due >= 0 && sh->curl_due <= now) {
                 sh->curl_due = -1;
                 curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -559,8 +558,8 @@ static void *run(void *arg)
             break; /* the queue is empty: the host's turn submitted nothing */
 
         for (size_t i = 0; i < u->nshards; i++)
-            if (u->shards[i]->curl_due >= 0 && u->shards[i]->curl_due < next_due)
-                next_due = u->shards[i]->curl_due;
+            if (u->shards[i].curl_due >= 0 && u->shards[i].curl_due < next_due)
+                next_due = u->shards[i].curl_due;
         int64_t d = u->host.due(u->host.arg);
         host_due = d >= 0 ? now + d : -1;
         if (host_due >= 0 && host_due < next_due)
@@ -594,7 +593,7 @@ static void *run(void *arg)
                         ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
             size_t k = (size_t)(evs[i].data.u64 >> 32);
             if (k < u->nshards)
-                curl_multi_socket_action(u->shards[k]->multi, fd, flags, &running);
+                curl_multi_socket_action(u->shards[k].multi, fd, flags, &running);
         }
     }
     return NULL;
@@ -625,10 +624,8 @@ static void loop_release(loop *u)
     for (size_t i = 0; i < u->nspare; i++)
         curl_easy_cleanup(u->spare[i]);
     free(u->spare);
-    for (size_t i = 0; i < u->nshards; i++) {
-        curl_multi_cleanup(u->shards[i]->multi); /* closes the connections: on_close */
-        free(u->shards[i]);
-    }
+    for (size_t i = 0; i < u->nshards; i++)
+        curl_multi_cleanup(u->shards[i].multi); /* closes the connections: on_close */
     free(u->shards);
     free(u->socks);
     for (size_t i = 0; i < u->nurls; i++) {

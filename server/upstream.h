@@ -67,7 +67,7 @@ struct upcall {
 
     /* Private to the upstream thread. */
     CURL *easy;
-    void *shard; /* the multi handle it is in */
+    struct upstream_shard *shard; /* the multi handle it is in */
     int64_t retry_at;
     size_t limit;
     int too_large;
