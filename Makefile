@@ -6,6 +6,8 @@ CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wno-unused-parameter -Werror
 CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Iserver -Ioptimizer $(shell pkg-config --cflags libmicrohttpd jansson libcurl 2>/dev/null)
 LDLIBS  := -lmicrohttpd -ljansson -lcsv -luuid -lcurl -lpthread -lm
+# The task app opens libcurl itself, on a thread during start-up (server/curl_load.c).
+APP_LDLIBS := $(filter-out -lcurl,$(LDLIBS))
 
 SAN_ASAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 SAN_TSAN := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
@@ -67,7 +69,7 @@ build/tsan/%.o: %.c $(HEADERS)
 
 bin/task-app: $(call objs,rel,$(SERVER_SRC) $(LIB_SRC))
 	@mkdir -p bin
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(APP_LDLIBS)
 
 bin/mock-llm: $(call objs,rel,$(MOCK_SRC) $(LIB_SRC))
 	@mkdir -p bin
@@ -94,7 +96,7 @@ build/unit-tests: $(call objs,rel,$(UNIT_SRC) $(LIB_SRC) $(SERVER_NOMAIN) $(OPT_
 
 build/asan/bin/task-app: $(call objs,asan,$(SERVER_SRC) $(LIB_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(SAN_ASAN) -o $@ $^ $(APP_LDLIBS)
 
 build/asan/bin/mock-llm: $(call objs,asan,$(MOCK_SRC) $(LIB_SRC))
 	@mkdir -p $(dir $@)
@@ -105,7 +107,7 @@ build/asan/unit-tests: $(call objs,asan,$(UNIT_SRC) $(LIB_SRC) $(SERVER_NOMAIN) 
 
 build/tsan/bin/task-app: $(call objs,tsan,$(SERVER_SRC) $(LIB_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_TSAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(SAN_TSAN) -o $@ $^ $(APP_LDLIBS)
 
 # --- fuzzing (clang's libFuzzer, from libclang-rt-14-dev) -------------------
 

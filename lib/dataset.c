@@ -341,65 +341,84 @@ static void *load_job(void *arg)
     return NULL;
 }
 
-/* Reads and parses DIR/train.csv, the part from the cut on by the job. */
-static int load_train(const char *dir, struct table_job *job, csv_table *train, char *err,
-                      size_t errlen)
+struct dataset_loading {
+    struct table_job job;
+    char *path; /* DIR/train.csv */
+    buf train;
+    size_t cut; /* where the job's part starts; 0: the job parses only test.csv */
+    int check_counts, threaded;
+    pthread_t thread;
+};
+
+dataset_loading *dataset_load_start(const char *dir, int check_counts, char *err, size_t errlen)
 {
-    char *path = xasprintf("%s/%s", dir, "train.csv");
-    buf b = {0};
-    int rc = read_file(path, &b, err, errlen);
-    if (rc != 0) {
-        free(path);
-        return -2; /* no job started */
+    dataset_loading *ld = xcalloc(1, sizeof *ld);
+    ld->job.dir = dir;
+    ld->job.tail = "";
+    ld->check_counts = check_counts;
+    ld->path = xasprintf("%s/%s", dir, "train.csv");
+    if (read_file(ld->path, &ld->train, err, errlen) != 0) {
+        /* test.csv is not looked at */
+        free(ld->path);
+        free(ld);
+        return NULL;
     }
-    const char *data = b.data ? b.data : "";
+    const char *data = ld->train.data ? ld->train.data : "";
+    size_t len = ld->train.len;
     struct stat st;
     char *test_path = xasprintf("%s/test.csv", dir);
     size_t test_len = stat(test_path, &st) == 0 ? (size_t)st.st_size : 0;
     free(test_path);
-    size_t cut = b.len > 65536 ? csv_record_boundary(data, b.len, (b.len + test_len) / 2) : 0;
-    if (cut) {
-        job->tail = data + cut;
-        job->tail_len = b.len - cut;
+    ld->cut = len > 65536 ? csv_record_boundary(data, len, (len + test_len) / 2) : 0;
+    if (ld->cut) {
+        ld->job.tail = data + ld->cut;
+        ld->job.tail_len = len - ld->cut;
     }
-    pthread_t th;
-    int threaded = pthread_create(&th, NULL, load_job, job) == 0;
-    rc = parse_records(path, data, cut ? cut : b.len, 1, train, err, errlen);
-    if (threaded)
-        pthread_join(th, NULL);
+    ld->threaded = pthread_create(&ld->thread, NULL, load_job, &ld->job) == 0;
+    return ld;
+}
+
+/* Parses train.csv up to the cut, joins the job and puts the parts
+ * together; 0 or -1 as csv_table_parse. */
+static int finish_train(dataset_loading *ld, csv_table *train, char *err, size_t errlen)
+{
+    struct table_job *job = &ld->job;
+    const char *data = ld->train.data ? ld->train.data : "";
+    size_t len = ld->train.len;
+    int rc = parse_records(ld->path, data, ld->cut ? ld->cut : len, 1, train, err, errlen);
+    if (ld->threaded)
+        pthread_join(ld->thread, NULL);
     else
         load_job(job);
-    if (cut && (rc != 0 || job->tail_rc != 0)) {
+    if (ld->cut && (rc != 0 || job->tail_rc != 0)) {
         /* The whole file again, for the message a sequential parse gives
          * (record numbers count from the file's start). */
         csv_table_free(train);
         csv_table_free(&job->tail_rows);
-        rc = parse_records(path, data, b.len, 1, train, err, errlen);
-    } else if (cut) {
+        rc = parse_records(ld->path, data, len, 1, train, err, errlen);
+    } else if (ld->cut) {
         csv_table_append(train, &job->tail_rows);
     }
-    buf_free(&b);
-    free(path);
     return rc;
 }
 
-dataset *dataset_load(const char *dir, int check_counts, char *err, size_t errlen)
+dataset *dataset_load_finish(dataset_loading *ld, char *err, size_t errlen)
 {
     csv_table train;
-    struct table_job job = {.dir = dir, .tail = ""};
-    int rc = load_train(dir, &job, &train, err, errlen);
-    if (rc == -2) /* train.csv could not be read: test.csv is not looked at */
-        return NULL;
-    if (rc != 0) {
-        csv_table_free(&job.test);
-        return NULL;
-    }
-    if (job.rc != 0) {
-        snprintf(err, errlen, "%s", job.err);
+    int rc = finish_train(ld, &train, err, errlen);
+    csv_table test = ld->job.test;
+    const char *dir = ld->job.dir;
+    int check_counts = ld->check_counts, test_rc = ld->job.rc;
+    if (rc == 0 && test_rc != 0)
+        snprintf(err, errlen, "%s", ld->job.err);
+    buf_free(&ld->train);
+    free(ld->path);
+    free(ld);
+    if (rc != 0 || test_rc != 0) {
         csv_table_free(&train);
+        csv_table_free(&test);
         return NULL;
     }
-    csv_table test = job.test;
     if (check_counts && (train.n != DATASET_TRAIN_ROWS || test.n != DATASET_TEST_ROWS)) {
         snprintf(err, errlen,
                  "%s: unexpected row counts: train.csv has %zu rows (want %d), test.csv %zu "
@@ -410,6 +429,12 @@ dataset *dataset_load(const char *dir, int check_counts, char *err, size_t errle
         return NULL;
     }
     return dataset_from_tables(&train, &test, err, errlen);
+}
+
+dataset *dataset_load(const char *dir, int check_counts, char *err, size_t errlen)
+{
+    dataset_loading *ld = dataset_load_start(dir, check_counts, err, errlen);
+    return ld ? dataset_load_finish(ld, err, errlen) : NULL;
 }
 
 /* The label id of each of t's names (-1: not a label). */

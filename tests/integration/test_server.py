@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -83,6 +84,21 @@ def second_server_on_a_busy_port_refuses():
         ok("cannot listen" in r.stderr and "in use" in r.stderr, r.stderr[-500:])
         for _ in range(20):  # and the first one is unharmed
             eq(request(a, "GET", "/health").status, 200)
+
+
+@test
+def unloadable_libcurl_stops_start_up():
+    # The task app opens libcurl itself while the dataset loads; when it
+    # cannot, it must say so and exit rather than serve and fail each rollout.
+    with tempfile.TemporaryDirectory() as d:
+        open(os.path.join(d, "libcurl.so.4"), "w").close()  # found first, not a library
+        r = subprocess.run([os.path.join(BIN, "task-app"), "--port", "0", "--data-dir", DATA],
+                           capture_output=True, text=True, timeout=30,
+                           env={"PATH": os.environ.get("PATH", ""), "ENVIRONMENT_API_KEY": KEY,
+                                "LD_LIBRARY_PATH": d})
+    eq(r.returncode, 1, "exit code")
+    ok("cannot load libcurl" in r.stderr and "libcurl.so.4" in r.stderr, r.stderr[-500:])
+    ok("listening" not in r.stderr, "never listened")
 
 
 @test
