@@ -256,10 +256,21 @@ static int read_file(const char *path, buf *out, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        buf_append(out, chunk, n);
+    /* Straight into a buffer of the file's size, no copy; the loop still
+     * grows it for a file that is longer by now or not a regular file. */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode))
+        buf_reserve(out, (size_t)st.st_size);
+    for (;;) {
+        if (out->cap - out->len < 65536)
+            buf_reserve(out, 65536);
+        size_t room = out->cap - out->len - 1;
+        size_t n = fread(out->data + out->len, 1, room, f);
+        out->len += n;
+        out->data[out->len] = '\0';
+        if (n < room)
+            break;
+    }
     int bad = ferror(f);
     fclose(f);
     if (bad) {
