@@ -246,6 +246,10 @@ def main():
     with open(body_path, "w") as f:
         json.dump({"model": "bench", "messages": msgs, "tool_choice": "required"}, f)
     results["idle_rss_kb"] = mem_kb(app, "VmRSS:")
+    # Of which: pages of mapped files (the shared libraries, shared with any
+    # other process using them) and the process's own memory.
+    results["idle_rss_file_kb"] = mem_kb(app, "RssFile:")
+    results["idle_rss_anon_kb"] = mem_kb(app, "RssAnon:")
     app.send_signal(signal.SIGTERM)
     app.wait()
     results["startup_ms"], results["startup_min_ms"] = startup_ms(instant)
@@ -301,7 +305,9 @@ def main():
                   f"{', '.join('-' if v is None else f'{v:.1f}' for v in r['upstream_alone']['p99_runs_ms'])}")
     print(f"\nstart-up (exec to first 200 on /health, both splits loaded): {results['startup_ms']:.1f} ms "
           f"(median of 15; fastest {results['startup_min_ms']:.1f} ms)")
-    print(f"RSS: idle {results['idle_rss_kb'] / 1024:.1f} MiB, peak {results['peak_rss_kb'] / 1024:.1f} MiB (1,024 in flight)")
+    print(f"RSS: idle {results['idle_rss_kb'] / 1024:.1f} MiB (after one rollout; mapped libraries "
+          f"{results['idle_rss_file_kb'] / 1024:.1f} MiB, own memory {results['idle_rss_anon_kb'] / 1024:.1f} MiB), "
+          f"peak {results['peak_rss_kb'] / 1024:.1f} MiB (1,024 in flight)")
     print(f"replicas (instant upstream, 64 connections): one direct {one['rps']:.0f}/s, "
           f"two behind nginx {two['rps']:.0f}/s ({two['rps'] / one['rps']:.2f}x)")
     c = results["cache"]
