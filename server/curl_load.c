@@ -25,30 +25,30 @@
 
 /* X(return type, name, parameters, arguments) for each forwarded function
  * with a fixed parameter list. */
-#define FIXED_FUNCTIONS(X)                                                                              \
-    X(CURLcode, curl_global_init, (long flags), (flags))                                                \
-    X(void, curl_global_cleanup, (void), ())                                                            \
-    X(CURL *, curl_easy_init, (void), ())                                                               \
-    X(void, curl_easy_cleanup, (CURL * h), (h))                                                         \
-    X(void, curl_easy_reset, (CURL * h), (h))                                                           \
-    X(const char *, curl_easy_strerror, (CURLcode code), (code))                                        \
-    X(CURLM *, curl_multi_init, (void), ())                                                             \
-    X(CURLMcode, curl_multi_cleanup, (CURLM * m), (m))                                                  \
-    X(CURLMcode, curl_multi_add_handle, (CURLM * m, CURL * h), (m, h))                                  \
-    X(CURLMcode, curl_multi_remove_handle, (CURLM * m, CURL * h), (m, h))                               \
-    X(CURLMcode, curl_multi_assign, (CURLM * m, curl_socket_t s, void *p), (m, s, p))                   \
-    X(CURLMsg *, curl_multi_info_read, (CURLM * m, int *left), (m, left))                               \
-    X(CURLMcode, curl_multi_socket_action, (CURLM * m, curl_socket_t s, int ev, int *running),          \
-      (m, s, ev, running))                                                                              \
-    X(struct curl_slist *, curl_slist_append, (struct curl_slist * l, const char *s), (l, s))           \
-    X(void, curl_slist_free_all, (struct curl_slist * l), (l))                                          \
-    X(CURLU *, curl_url, (void), ())                                                                    \
-    X(void, curl_url_cleanup, (CURLU * u), (u))                                                         \
-    X(CURLUcode, curl_url_set, (CURLU * u, CURLUPart part, const char *s, unsigned int flags),          \
+#define FIXED_FUNCTIONS(X)                                                                         \
+    X(CURLcode, curl_global_init, (long flags), (flags))                                           \
+    X(void, curl_global_cleanup, (void), ())                                                       \
+    X(CURL *, curl_easy_init, (void), ())                                                          \
+    X(void, curl_easy_cleanup, (CURL * h), (h))                                                    \
+    X(void, curl_easy_reset, (CURL * h), (h))                                                      \
+    X(const char *, curl_easy_strerror, (CURLcode code), (code))                                   \
+    X(CURLM *, curl_multi_init, (void), ())                                                        \
+    X(CURLMcode, curl_multi_cleanup, (CURLM * m), (m))                                             \
+    X(CURLMcode, curl_multi_add_handle, (CURLM * m, CURL * h), (m, h))                             \
+    X(CURLMcode, curl_multi_remove_handle, (CURLM * m, CURL * h), (m, h))                          \
+    X(CURLMcode, curl_multi_assign, (CURLM * m, curl_socket_t s, void *p), (m, s, p))              \
+    X(CURLMsg *, curl_multi_info_read, (CURLM * m, int *left), (m, left))                          \
+    X(CURLMcode, curl_multi_socket_action, (CURLM * m, curl_socket_t s, int ev, int *running),     \
+      (m, s, ev, running))                                                                         \
+    X(struct curl_slist *, curl_slist_append, (struct curl_slist * l, const char *s), (l, s))      \
+    X(void, curl_slist_free_all, (struct curl_slist * l), (l))                                     \
+    X(CURLU *, curl_url, (void), ())                                                               \
+    X(void, curl_url_cleanup, (CURLU * u), (u))                                                    \
+    X(CURLUcode, curl_url_set, (CURLU * u, CURLUPart part, const char *s, unsigned int flags),     \
       (u, part, s, flags))
 
-/* Typed after the options' own ranges, as libcurl reads them (CURLOPTTYPE_*):
- * a long, an object pointer, a function pointer, a curl_off_t, a blob. */
+/* How a callback option's argument is read and passed on (any function
+ * pointer type converts to another and back unchanged). */
 typedef void (*any_function)(void);
 
 static struct {
@@ -107,43 +107,38 @@ static void need_curl(void)
 }
 
 /* The parenthesised names keep curl.h's macros of the same names out. */
-#define X(ret, name, params, args)                                                                      \
-    ret(name) params                                                                                    \
-    {                                                                                                   \
-        need_curl();                                                                                    \
-        return fn.name args;                                                                            \
+#define X(ret, name, params, args)                                                                 \
+    ret(name) params                                                                               \
+    {                                                                                              \
+        need_curl();                                                                               \
+        return fn.name args;                                                                       \
     }
 FIXED_FUNCTIONS(X)
 #undef X
 
 /* The variadic setters take one argument whose type the option's number
- * gives; read it as that type and pass it on. */
-#define FORWARD_OPTION(call, handle, option, ap)                                                        \
-    ((option) < CURLOPTTYPE_OBJECTPOINT     ? call(handle, option, va_arg(ap, long))                    \
-     : (option) < CURLOPTTYPE_FUNCTIONPOINT ? call(handle, option, va_arg(ap, void *))                  \
-     : (option) < CURLOPTTYPE_OFF_T         ? call(handle, option, va_arg(ap, any_function))            \
-     : (option) < CURLOPTTYPE_BLOB          ? call(handle, option, va_arg(ap, curl_off_t))              \
+ * gives (the CURLOPTTYPE_* ranges, as libcurl reads them: a long, an object
+ * pointer, a function pointer, a curl_off_t, a blob); read it as that type
+ * and pass it on. */
+#define FORWARD_OPTION(call, handle, option, ap)                                                   \
+    ((option) < CURLOPTTYPE_OBJECTPOINT     ? call(handle, option, va_arg(ap, long))               \
+     : (option) < CURLOPTTYPE_FUNCTIONPOINT ? call(handle, option, va_arg(ap, void *))             \
+     : (option) < CURLOPTTYPE_OFF_T         ? call(handle, option, va_arg(ap, any_function))       \
+     : (option) < CURLOPTTYPE_BLOB          ? call(handle, option, va_arg(ap, curl_off_t))         \
                                             : call(handle, option, va_arg(ap, void *)))
 
-CURLcode(curl_easy_setopt)(CURL *h, CURLoption option, ...)
-{
-    need_curl();
-    va_list ap;
-    va_start(ap, option);
-    CURLcode rc = FORWARD_OPTION(fn.curl_easy_setopt, h, option, ap);
-    va_end(ap);
-    return rc;
-}
-
-CURLMcode(curl_multi_setopt)(CURLM *m, CURLMoption option, ...)
-{
-    need_curl();
-    va_list ap;
-    va_start(ap, option);
-    CURLMcode rc = FORWARD_OPTION(fn.curl_multi_setopt, m, option, ap);
-    va_end(ap);
-    return rc;
-}
+#define FORWARD_SETTER(ret, name, handle_type, option_type)                                        \
+    ret(name)(handle_type * h, option_type option, ...)                                            \
+    {                                                                                              \
+        need_curl();                                                                               \
+        va_list ap;                                                                                \
+        va_start(ap, option);                                                                      \
+        ret rc = FORWARD_OPTION(fn.name, h, option, ap);                                           \
+        va_end(ap);                                                                                \
+        return rc;                                                                                 \
+    }
+FORWARD_SETTER(CURLcode, curl_easy_setopt, CURL, CURLoption)
+FORWARD_SETTER(CURLMcode, curl_multi_setopt, CURLM, CURLMoption)
 
 /* Every CURLINFO_* takes a pointer to where the answer goes. */
 CURLcode(curl_easy_getinfo)(CURL *h, CURLINFO info, ...)
