@@ -24,6 +24,7 @@ typedef struct server_config {
     long connect_timeout_ms;
     long call_timeout_ms;      /* one upstream attempt */
     int max_retries;
+    int upstream_idle_s;       /* LLM connections no call used this long are closed */
     int short_user;            /* older short user message */
     int tool_choice_function;  /* forced-function tool_choice */
     int idle_timeout_s;        /* idle client connections are closed after this */

@@ -41,6 +41,8 @@ static void usage(FILE *out)
         "  --upstream-timeout S   one LLM attempt, seconds (default 120)\n"
         "  --connect-timeout S    connecting to the LLM, seconds (default 10)\n"
         "  --retries N            retries on 429/502/503/504/transport errors (default 3)\n"
+        "  --upstream-idle S      close pooled LLM connections after S seconds without\n"
+        "                         calls (default 60)\n"
         "  --short-user-prompt    use the older short user message (no intent list)\n"
         "  --tool-choice MODE     required (default) or function (the forced-function\n"
         "                         object, for servers that reject \"required\")\n"
@@ -101,7 +103,7 @@ int options_parse(server_config *cfg, int argc, char **argv)
     enum {
         O_HOST = 256, O_PORT, O_DATA, O_SPLIT, O_INFLIGHT, O_CONNS, O_THREADS, O_BODY, O_URL,
         O_MODEL, O_MAXTIME, O_UPTIMEOUT, O_CONNTIMEOUT, O_RETRIES, O_SHORT, O_TOOLCHOICE,
-        O_IDLE, O_GRACE, O_LOG, O_ANYCOUNT, O_CACHE, O_CACHE_BYTES, O_CACHE_FILE,
+        O_IDLE, O_GRACE, O_LOG, O_ANYCOUNT, O_CACHE, O_CACHE_BYTES, O_CACHE_FILE, O_UPIDLE,
     };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST},
@@ -118,6 +120,7 @@ int options_parse(server_config *cfg, int argc, char **argv)
         {"upstream-timeout", required_argument, 0, O_UPTIMEOUT},
         {"connect-timeout", required_argument, 0, O_CONNTIMEOUT},
         {"retries", required_argument, 0, O_RETRIES},
+        {"upstream-idle", required_argument, 0, O_UPIDLE},
         {"short-user-prompt", no_argument, 0, O_SHORT},
         {"tool-choice", required_argument, 0, O_TOOLCHOICE},
         {"idle-timeout", required_argument, 0, O_IDLE},
@@ -143,6 +146,7 @@ int options_parse(server_config *cfg, int argc, char **argv)
         .connect_timeout_ms = 10000,
         .call_timeout_ms = 120000,
         .max_retries = 3,
+        .upstream_idle_s = 60,
         .idle_timeout_s = 60,
         .grace_s = 30,
         .check_counts = 1,
@@ -204,6 +208,10 @@ int options_parse(server_config *cfg, int argc, char **argv)
         case O_RETRIES:
             if (parse_long("--retries", optarg, 0, 10, &v)) return -1;
             cfg->max_retries = (int)v;
+            break;
+        case O_UPIDLE:
+            if (parse_long("--upstream-idle", optarg, 1, 86400, &v)) return -1;
+            cfg->upstream_idle_s = (int)v;
             break;
         case O_SHORT: cfg->short_user = 1; break;
         case O_TOOLCHOICE:

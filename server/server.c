@@ -1039,6 +1039,7 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
         .call_timeout_ms = cfg->call_timeout_ms,
         .max_retries = cfg->max_retries,
         .max_reply = cfg->max_reply,
+        .idle_close_ms = cfg->upstream_idle_s * 1000L,
     };
     s->up = upstream_new(&uo);
     free(hosts);

@@ -50,8 +50,9 @@ typedef struct loop loop;
 typedef struct upstream_shard {
     loop *u;
     CURLM *multi;
-    int64_t curl_due; /* when its timer fires (now_ms clock), -1: none */
-    unsigned nactive; /* calls in it */
+    int64_t curl_due;   /* when its timer fires (now_ms clock), -1: none */
+    unsigned nactive;   /* calls in it */
+    int64_t idle_since; /* when the loop first found it without calls, -1: in use */
 } shard;
 
 /* A connection socket libcurl opened and will close through this loop's
@@ -68,7 +69,7 @@ struct loop {
     struct upstream *up;
     upstream_opts opts;
     upstream_host host;
-    shard *shards; /* maxshards of them, nshards open: [0] always, more as calls need them */
+    shard *shards; /* maxshards of them, the first nshards open: as calls need them */
     size_t nshards, maxshards;
     pthread_t thread;
     int started; /* the thread runs */
@@ -119,6 +120,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
 static void active_add(loop *u, upcall *c)
 {
     c->shard->nactive++;
+    c->shard->idle_since = -1;
     c->prev = NULL;
     c->next = u->active;
     if (u->active)
@@ -279,7 +281,7 @@ static shard *open_shard(loop *u)
     if (!m)
         return NULL;
     shard *sh = &u->shards[u->nshards];
-    *sh = (shard){.u = u, .multi = m, .curl_due = -1};
+    *sh = (shard){.u = u, .multi = m, .curl_due = -1, .idle_since = -1};
     u->nshards++;
     curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(m, CURLMOPT_SOCKETDATA, sh);
@@ -298,7 +300,8 @@ static shard *open_shard(loop *u)
 /* The first multi handle with room for a call, its kept-alive connections
  * then serving it; a new handle when all are full. Should the loop have
  * max_connections calls already, the least busy handle (libcurl then queues
- * the call until one of its connections is free). */
+ * the call until one of its connections is free). NULL only when the loop
+ * has no handle and cannot open one. */
 static shard *pick_shard(loop *u)
 {
     unsigned room = shard_calls(u);
@@ -306,7 +309,7 @@ static shard *pick_shard(loop *u)
         if (u->shards[i].nactive < room)
             return &u->shards[i];
     shard *sh = open_shard(u);
-    if (sh)
+    if (sh || u->nshards == 0)
         return sh;
     sh = &u->shards[0];
     for (size_t i = 1; i < u->nshards; i++)
@@ -353,7 +356,7 @@ static void start_attempt(loop *u, upcall *c)
      * connection's reply has come back. */
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncmp(c->url, "https:", 6) == 0 ? 1L : 0L);
     shard *sh = pick_shard(u);
-    if (curl_multi_add_handle(sh->multi, e) != CURLM_OK) {
+    if (!sh || curl_multi_add_handle(sh->multi, e) != CURLM_OK) {
         snprintf(c->error, sizeof c->error, "cannot add the call to the libcurl multi handle");
         finish(u, c, UPCALL_TRANSPORT);
         return;
@@ -496,6 +499,30 @@ static void collect_finished(loop *u)
         }
 }
 
+/* Closes the last multi handle, and its kept-alive connections, once no call
+ * has used it for idle_close_ms; then the one before it, and so on. Calls
+ * fill the first handles first, so the last ones are what a past burst left.
+ * libcurl closes a dead idle connection only when a call looks for one on its
+ * handle, which for those may be never: their descriptors stayed open, in
+ * CLOSE_WAIT once the LLM closed its end. */
+static void close_idle_shards(loop *u, int64_t now)
+{
+    if (u->opts.idle_close_ms <= 0)
+        return;
+    for (size_t i = u->nshards; i-- > 0 && !u->shards[i].nactive;)
+        if (u->shards[i].idle_since < 0)
+            u->shards[i].idle_since = now;
+    while (u->nshards > 0) {
+        shard *sh = &u->shards[u->nshards - 1];
+        if (sh->nactive || now - sh->idle_since < u->opts.idle_close_ms)
+            break;
+        curl_multi_cleanup(sh->multi); /* closes the connections: on_close */
+        *sh = (shard){.multi = NULL};
+        u->nshards--;
+        log_debug("upstream: closed an idle connection pool, %zu left on this thread", u->nshards);
+    }
+}
+
 static int host_turn_due(const loop *u, int kicked, int64_t host_due, int64_t now)
 {
     return kicked || u->ended || (host_due >= 0 && host_due <= now);
@@ -545,6 +572,7 @@ static void *run(void *arg)
             }
         }
         collect_finished(u);
+        close_idle_shards(u, now);
         if (host_turn_due(u, kicked, host_due, now)) {
             /* Right after the calls that finished: their answers go out in
              * this turn. Calls it submits start at the top. */

@@ -37,6 +37,7 @@ typedef struct upstream_opts {
     long call_timeout_ms;     /* one attempt; the deadline caps it further */
     int max_retries;          /* on 429, 502, 503, 504 and transport errors */
     size_t max_reply;         /* bytes; a longer reply is a transport error */
+    long idle_close_ms;       /* connections no call used this long are closed (0: kept) */
 } upstream_opts;
 
 enum upcall_result {

@@ -57,6 +57,8 @@ suite "mipro end-to-end (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/i
 
 suite "hardening" python3 tests/integration/test_hardening.py
 suite "hardening (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integration/test_hardening.py clients
+suite "hardening, idle LLM connections (asan+ubsan)" env B77_BIN=build/asan/bin \
+    python3 tests/integration/test_hardening.py llm_connections
 suite "walkthrough" python3 tests/integration/test_walkthrough.py
 
 toml_suite=${TOML_TEST_DIR:-../shared/toml-test}

@@ -205,5 +205,30 @@ def departed_clients_parked_rollouts_are_cleaned_up():
         eq(request(app, "GET", "/health").status, 200)
 
 
+@test
+def llm_connections_a_burst_left_are_closed():
+    # A burst spreads its calls over several libcurl multi handles (64 calls
+    # each) per thread. Once no call has used a handle for --upstream-idle,
+    # it and its connections go; left to libcurl, they would stay open until
+    # a call next looked on that handle, which after a burst may be never.
+    with start_mock("--latency-ms", "3000") as mock, \
+            start_app(mock, args=["--upstream-idle", "1"]) as app:
+        n = 200
+        with cf.ThreadPoolExecutor(n) as ex:
+            futs = [ex.submit(rollout, app, i) for i in range(n)]
+            deadline = time.time() + 10
+            while request(app, "GET", "/health").json()["inflight"] < n and time.time() < deadline:
+                time.sleep(0.05)
+            during = fd_kinds(app, mock.port)["upstream"]
+            statuses = [f.result().status for f in futs]
+        eq(statuses, [200] * n)
+        ok(during > 2 * 64, f"{during} LLM connections during the burst: more than one handle per thread")
+        deadline = time.time() + 10
+        while fd_kinds(app, mock.port)["upstream"] and time.time() < deadline:
+            time.sleep(0.1)
+        eq(fd_kinds(app, mock.port)["upstream"], 0, "LLM connections left a few seconds after the burst")
+        eq(rollout(app, 1).status, 200, "a call after the handles were closed")
+
+
 if __name__ == "__main__":
     sys.exit(run_suite("hardening", TESTS, lambda: []))
