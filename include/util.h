@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define B77_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define B77_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -30,10 +31,34 @@ typedef struct buf {
     size_t cap;
 } buf;
 
-void buf_reserve(buf *b, size_t extra);
-void buf_append(buf *b, const void *p, size_t n);
+/* Makes room for extra more bytes and the NUL; the slow path of the three
+ * below, which are inline: a rollout appends to buffers a few hundred
+ * times, mostly a few bytes each. */
+void buf_grow(buf *b, size_t extra);
+
+static inline void buf_reserve(buf *b, size_t extra)
+{
+    if (b->len + extra + 1 > b->cap)
+        buf_grow(b, extra);
+}
+
+static inline void buf_append(buf *b, const void *p, size_t n)
+{
+    buf_reserve(b, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static inline void buf_putc(buf *b, char c)
+{
+    buf_reserve(b, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
+
 void buf_puts(buf *b, const char *s);
-void buf_putc(buf *b, char c);
 void buf_printf(buf *b, const char *fmt, ...) B77_PRINTF(2, 3);
 /* Appends code point c (at most U+10FFFF) as UTF-8. */
 void buf_put_utf8(buf *b, uint32_t c);

@@ -68,7 +68,7 @@ char *xasprintf(const char *fmt, ...)
     return b.data;
 }
 
-void buf_reserve(buf *b, size_t extra)
+void buf_grow(buf *b, size_t extra)
 {
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
@@ -81,23 +81,9 @@ void buf_reserve(buf *b, size_t extra)
     b->data[b->len] = '\0'; /* a reserved buffer is already a valid (empty) string */
 }
 
-void buf_append(buf *b, const void *p, size_t n)
-{
-    buf_reserve(b, n);
-    if (n)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
 void buf_puts(buf *b, const char *s)
 {
     buf_append(b, s, strlen(s));
-}
-
-void buf_putc(buf *b, char c)
-{
-    buf_append(b, &c, 1);
 }
 
 void buf_printf(buf *b, const char *fmt, ...)
