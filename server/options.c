@@ -42,7 +42,7 @@ static void usage(FILE *out)
         "  --connect-timeout S    connecting to the LLM, seconds (default 10)\n"
         "  --retries N            retries on 429/502/503/504/transport errors (default 3)\n"
         "  --upstream-idle S      close pooled LLM connections after S seconds without\n"
-        "                         calls (default 60)\n"
+        "                         calls (default 120)\n"
         "  --short-user-prompt    use the older short user message (no intent list)\n"
         "  --tool-choice MODE     required (default) or function (the forced-function\n"
         "                         object, for servers that reject \"required\")\n"
@@ -146,7 +146,7 @@ int options_parse(server_config *cfg, int argc, char **argv)
         .connect_timeout_ms = 10000,
         .call_timeout_ms = 120000,
         .max_retries = 3,
-        .upstream_idle_s = 60,
+        .upstream_idle_s = 120, /* libcurl reuses none idle over 118 s anyway */
         .idle_timeout_s = 60,
         .grace_s = 30,
         .check_counts = 1,
