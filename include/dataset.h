@@ -15,16 +15,20 @@
 #define DATASET_TEST_ROWS 3080
 
 /* One parsed CSV of text,category rows. Each row owns its text; rows share
- * their category: category[i] is names[category_id[i]], and names holds
- * each distinct category once, in order of first appearance. */
+ * their category: row i's is names[category_id[i]], and names holds each
+ * distinct category once, in order of first appearance. */
 typedef struct csv_table {
     size_t n;
     char **text;
-    char **category;
     size_t *category_id;
     char **names;
     size_t nnames;
 } csv_table;
+
+static inline const char *csv_table_category(const csv_table *t, size_t i)
+{
+    return t->names[t->category_id[i]];
+}
 
 /* Parses a Banking77 CSV held in memory (header "text,category", RFC 4180,
  * libcsv strict mode, valid UTF-8, two non-empty fields per record).

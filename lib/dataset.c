@@ -133,14 +133,10 @@ static void add_record(struct parse_ctx *c)
         if (t->n == c->cap) {
             c->cap = c->cap ? c->cap * 2 : 1024;
             t->text = xrealloc(t->text, c->cap * sizeof(char *));
-            t->category = xrealloc(t->category, c->cap * sizeof(char *));
             t->category_id = xrealloc(t->category_id, c->cap * sizeof(size_t));
         }
-        size_t id = intern_name(t, &c->names, category);
-        t->text[t->n] = c->text;
-        t->category[t->n] = t->names[id];
-        t->category_id[t->n] = id;
-        t->n++;
+        t->category_id[t->n] = intern_name(t, &c->names, category);
+        t->text[t->n++] = c->text;
         c->text = NULL;
     }
 }
@@ -220,7 +216,6 @@ void csv_table_free(csv_table *t)
     for (size_t k = 0; k < t->nnames; k++)
         free(t->names[k]);
     free(t->text);
-    free(t->category);
     free(t->category_id);
     free(t->names);
     memset(t, 0, sizeof *t);
@@ -257,7 +252,8 @@ static int read_file(const char *path, buf *out, char *err, size_t errlen)
         return -1;
     }
     /* Straight into a buffer of the file's size, no copy; the loop still
-     * grows it for a file that is longer by now or not a regular file. */
+     * grows it for a file that is longer by now or not a regular file. On
+     * success out->data is set, even for an empty file. */
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode))
         buf_reserve(out, (size_t)st.st_size);
@@ -286,7 +282,7 @@ static int load_table(const char *dir, const char *file, csv_table *t, char *err
     buf b = {0};
     int rc = read_file(path, &b, err, errlen);
     if (rc == 0)
-        rc = csv_table_parse(path, b.data ? b.data : "", b.len, t, err, errlen);
+        rc = csv_table_parse(path, b.data, b.len, t, err, errlen);
     buf_free(&b);
     free(path);
     return rc;
@@ -310,18 +306,14 @@ void csv_table_append(csv_table *dst, csv_table *src)
 {
     size_t n = dst->n + src->n + 1;
     dst->text = xrealloc(dst->text, n * sizeof(char *));
-    dst->category = xrealloc(dst->category, n * sizeof(char *));
     dst->category_id = xrealloc(dst->category_id, n * sizeof(size_t));
     struct name_index ix = {0};
     size_t *id = xmalloc((src->nnames + 1) * sizeof(size_t));
     for (size_t k = 0; k < src->nnames; k++)
         id[k] = intern_name(dst, &ix, src->names[k]);
-    for (size_t i = 0; i < src->n; i++) {
-        size_t k = id[src->category_id[i]];
+    for (size_t i = 0; i < src->n; i++, dst->n++) {
         dst->text[dst->n] = src->text[i];
-        dst->category[dst->n] = dst->names[k];
-        dst->category_id[dst->n] = k;
-        dst->n++;
+        dst->category_id[dst->n] = id[src->category_id[i]];
     }
     free(id);
     free(ix.slots);
@@ -374,7 +366,7 @@ dataset_loading *dataset_load_start(const char *dir, int check_counts, char *err
         free(ld);
         return NULL;
     }
-    const char *data = ld->train.data ? ld->train.data : "";
+    const char *data = ld->train.data;
     size_t len = ld->train.len;
     struct stat st;
     char *test_path = xasprintf("%s/test.csv", dir);
@@ -394,7 +386,7 @@ dataset_loading *dataset_load_start(const char *dir, int check_counts, char *err
 static int finish_train(dataset_loading *ld, csv_table *train, char *err, size_t errlen)
 {
     struct table_job *job = &ld->job;
-    const char *data = ld->train.data ? ld->train.data : "";
+    const char *data = ld->train.data;
     size_t len = ld->train.len;
     int rc = parse_records(ld->path, data, ld->cut ? ld->cut : len, 1, train, err, errlen);
     if (ld->threaded)
@@ -497,7 +489,7 @@ dataset *dataset_from_tables(csv_table *train, csv_table *test, char *err, size_
             int k = id[test->category_id[i]];
             if (k < 0) {
                 snprintf(err, errlen, "test.csv: record %zu: label \"%.80s\" is not in train.csv",
-                         i + 2, test->category[i]);
+                         i + 2, csv_table_category(test, i));
                 ok = 0;
             } else {
                 seen[k] = 1;

@@ -25,7 +25,7 @@ TEST(csv_parses_quotes_crlf_and_newlines)
     if (t.n == 3) {
         CHECK_STR(t.text[1], "with, comma");
         CHECK_STR(t.text[2], "multi\nline \"q\"");
-        CHECK_STR(t.category[2], "c");
+        CHECK_STR(csv_table_category(&t, 2), "c");
     }
     csv_table_free(&t);
     /* no final newline is fine */
@@ -184,7 +184,7 @@ TEST(parsing_in_two_parts_matches_one_pass)
         int same = 1;
         for (size_t i = 0; i < whole.n && i < dataset_size(ds, 0); i++)
             same &= strcmp(dataset_text(ds, 0, i), whole.text[i]) == 0 &&
-                    strcmp(dataset_label_name(ds, dataset_label(ds, 0, i)), whole.category[i]) == 0;
+                    strcmp(dataset_label_name(ds, dataset_label(ds, 0, i)), csv_table_category(&whole, i)) == 0;
         CHECK(same);
         CHECK(dataset_size(ds, 1) == 154);
         CHECK_STR(dataset_label_name(ds, dataset_label(ds, 1, 153)), "label_76");
