@@ -3,6 +3,8 @@
 Starts the real bin/task-app and bin/mock-llm on free loopback ports (port 0,
 read back from their "listening on" line) and talks to them over real sockets.
 """
+import concurrent.futures as cf
+import contextlib
 import http.client
 import json
 import os
@@ -172,6 +174,18 @@ def rollout(proc, seed=0, config=None, extra=None, **kw):
             "policy": {"config": dict(config or {})}}
     body.update(extra or {})
     return request(proc, "POST", "/rollout", body, **kw)
+
+
+@contextlib.contextmanager
+def parked_rollouts(app, n, seconds):
+    """Starts n rollouts, each on a thread of its own, and waits until all
+    are in flight (or seconds have passed); yields their futures."""
+    with cf.ThreadPoolExecutor(n) as ex:
+        futs = [ex.submit(rollout, app, i) for i in range(n)]
+        deadline = time.time() + seconds
+        while request(app, "GET", "/health").json()["inflight"] < n and time.time() < deadline:
+            time.sleep(0.02)
+        yield futs
 
 
 def eq(a, b, what=""):

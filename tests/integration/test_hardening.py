@@ -12,7 +12,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KEY, eq, ok, registry, request, rollout, run_suite, start_app, start_mock  # noqa: E402
+from harness import (KEY, eq, ok, parked_rollouts, registry, request, rollout, run_suite,  # noqa: E402
+                     start_app, start_mock)
 
 TESTS, test = registry()
 
@@ -214,11 +215,7 @@ def llm_connections_a_burst_left_are_closed():
     with start_mock("--latency-ms", "3000") as mock, \
             start_app(mock, args=["--upstream-idle", "1"]) as app:
         n = 200
-        with cf.ThreadPoolExecutor(n) as ex:
-            futs = [ex.submit(rollout, app, i) for i in range(n)]
-            deadline = time.time() + 10
-            while request(app, "GET", "/health").json()["inflight"] < n and time.time() < deadline:
-                time.sleep(0.05)
+        with parked_rollouts(app, n, 10) as futs:
             during = fd_kinds(app, mock.port)["upstream"]
             statuses = [f.result().status for f in futs]
         eq(statuses, [200] * n)

@@ -4,7 +4,6 @@ Run: python3 tests/integration/test_server.py [NAME_FILTER]
 Prints one line per failure and "integration: N passed, N failed" last.
 """
 import concurrent.futures as cf
-import contextlib
 import json
 import os
 import signal
@@ -16,7 +15,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, DATA, KEY, LOG_DIR, eq, ok, registry, request, rollout, run_suite, start_app, start_mock  # noqa: E402
+from harness import (BIN, DATA, KEY, LOG_DIR, eq, ok, parked_rollouts, registry, request, rollout,  # noqa: E402
+                     run_suite, start_app, start_mock)
 
 TESTS, test = registry()
 
@@ -514,18 +514,6 @@ def inflight_cap_answers_503():
             assert_error(r, 503)
             eq(r.header("Retry-After"), "1")
             eq([f.result().status for f in futs], [200, 200])
-
-
-@contextlib.contextmanager
-def parked_rollouts(app, n, seconds):
-    """Starts n rollouts, each on a thread of its own, and waits until all
-    are in flight (or seconds have passed); yields their futures."""
-    with cf.ThreadPoolExecutor(n) as ex:
-        futs = [ex.submit(rollout, app, i) for i in range(n)]
-        deadline = time.time() + seconds
-        while request(app, "GET", "/health").json()["inflight"] < n and time.time() < deadline:
-            time.sleep(0.02)
-        yield futs
 
 
 @test
