@@ -1,5 +1,5 @@
 /* upstream.h: every call to the LLM runs on one of a few upstream threads,
- * each owning one libcurl multi handle (and so its own connection pool), so
+ * each owning its libcurl multi handles (and so its own connection pools), so
  * a rollout never holds a thread while it waits.
  *
  * Each thread serves a host besides its calls: another event source (the
