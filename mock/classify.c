@@ -7,101 +7,17 @@
 #include <string.h>
 
 #include "labels.h"
+#include "meta.h"
 #include "util.h"
+#include "words.h"
 
 #define W_NAME 1.0   /* query words in the intent's name */
 #define W_DEMO 2.0   /* cosine similarity to a demonstration of the intent */
 #define W_HINT 2.0  /* query words named by an instruction hint for the intent */
 #define W_VAGUE 0.8 /* score noise when the instruction does not state the task */
 #define DEMO_FLOOR 0.25 /* demonstrations less similar than this say nothing */
-#define MAX_TOKENS 128
 #define HINT_OPEN "If the customer mentions "
 #define HINT_CHOOSE ", choose "
-
-typedef struct tokset {
-    uint64_t h[MAX_TOKENS];
-    size_t n;
-} tokset;
-
-static const char *const stopwords[] = {
-    "a", "an", "the", "i", "my", "me", "is", "it", "to", "of", "and", "in", "on", "for", "do",
-    "does", "did", "can", "you", "your", "how", "what", "why", "when", "this", "that", "with",
-    "be", "have", "has", "was", "are", "am", "there", "please", "help", "would", "will", "just",
-    "so", "im", "its", "at", "from", "as", "if", "or", "but", "we", "our", "been", "any", "some",
-    "about", "need", "want", "know", "way", "should", "could", "there", "here", "they", "them",
-    "than", "then", "which", "who", "up", "out", "all", "no", "yes", "also", "very", "much",
-};
-
-static int is_stopword(const char *w, size_t n)
-{
-    for (size_t i = 0; i < B77_ARRAY_LEN(stopwords); i++)
-        if (strlen(stopwords[i]) == n && memcmp(stopwords[i], w, n) == 0)
-            return 1;
-    return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Lower-cased alphanumeric words, stopwords dropped, a plural 's' and
- * "ing"/"ed" endings stripped; stored as a sorted set of hashes. */
-static void tokenize(const char *s, size_t len, tokset *t)
-{
-    t->n = 0;
-    char w[64];
-    size_t i = 0;
-    while (i < len && t->n < MAX_TOKENS) {
-        while (i < len && !((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-                            (s[i] >= '0' && s[i] <= '9')))
-            i++;
-        size_t n = 0;
-        while (i < len && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-                           (s[i] >= '0' && s[i] <= '9'))) {
-            if (n < sizeof w - 1)
-                w[n++] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
-            i++;
-        }
-        if (n == 0 || is_stopword(w, n))
-            continue;
-        if (n > 5 && memcmp(w + n - 3, "ing", 3) == 0)
-            n -= 3;
-        else if (n > 4 && memcmp(w + n - 2, "ed", 2) == 0)
-            n -= 2;
-        else if (n > 3 && w[n - 1] == 's' && w[n - 2] != 's')
-            n -= 1;
-        t->h[t->n++] = fnv1a64(w, n, 0);
-    }
-    qsort(t->h, t->n, sizeof t->h[0], cmp_u64);
-    size_t k = 0;
-    for (size_t j = 0; j < t->n; j++)
-        if (k == 0 || t->h[k - 1] != t->h[j])
-            t->h[k++] = t->h[j];
-    t->n = k;
-}
-
-static size_t overlap(const tokset *a, const tokset *b)
-{
-    size_t i = 0, j = 0, n = 0;
-    while (i < a->n && j < b->n) {
-        if (a->h[i] == b->h[j])
-            n++, i++, j++;
-        else if (a->h[i] < b->h[j])
-            i++;
-        else
-            j++;
-    }
-    return n;
-}
-
-static double cosine(const tokset *a, const tokset *b)
-{
-    if (!a->n || !b->n)
-        return 0;
-    return (double)overlap(a, b) / sqrt((double)a->n * (double)b->n);
-}
 
 static const char *content_of(const json_t *m)
 {
@@ -144,7 +60,7 @@ static int add_candidate(struct candidates *c, const char *name, size_t n)
         c->score = xrealloc(c->score, c->cap * sizeof *c->score);
     }
     c->name[c->n] = xstrndup(name, n);
-    tokenize(name, n, &c->tok[c->n]);
+    words_tokenize(name, n, &c->tok[c->n]);
     c->score[c->n] = 0;
     return (int)c->n++;
 }
@@ -221,7 +137,7 @@ static void classify(const json_t *messages, mock_answer *out)
         const char *q;
         size_t qn;
         extract_query(content_of(json_array_get(messages, last_user)), &q, &qn);
-        tokenize(q, qn, &query);
+        words_tokenize(q, qn, &query);
         query_hash = fnv1a64(q, qn, 1);
     }
 
@@ -245,11 +161,11 @@ static void classify(const json_t *messages, mock_answer *out)
         const char *q;
         size_t qn;
         extract_query(content_of(prev), &q, &qn);
-        tokenize(q, qn, &demo);
+        words_tokenize(q, qn, &demo);
         demos = xrealloc(demos, (ndemos + 1) * sizeof *demos);
         demos[ndemos].k = add_candidate(&c, label, strlen(label));
-        double sim = cosine(&query, &demo) - DEMO_FLOOR;
-        demos[ndemos].sim = sim > 0 ? W_DEMO * sim : 0;
+        double simv = words_cosine(&query, &demo) - DEMO_FLOOR;
+        demos[ndemos].sim = simv > 0 ? W_DEMO * simv : 0;
         ndemos++;
         free(label);
     }
@@ -280,12 +196,12 @@ static void classify(const json_t *messages, mock_answer *out)
                 continue;
             }
             tokset words;
-            tokenize(p, (size_t)(choose - p), &words);
+            words_tokenize(p, (size_t)(choose - p), &words);
             hints = xrealloc(hints, (nhints + 1) * sizeof *hints);
             hints[nhints].k = add_candidate(&c, lab, ln);
             /* scored like a demonstration: similarity above a floor */
-            double sim = cosine(&query, &words) - DEMO_FLOOR;
-            hints[nhints].score = sim > 0 ? W_HINT * sim : 0;
+            double simv = words_cosine(&query, &words) - DEMO_FLOOR;
+            hints[nhints].score = simv > 0 ? W_HINT * simv : 0;
             nhints++;
             p = lab + ln;
         }
@@ -328,7 +244,7 @@ static void classify(const json_t *messages, mock_answer *out)
     size_t best = 0;
     for (size_t k = 0; k < c.n; k++) {
         double norm = c.tok[k].n ? sqrt((double)c.tok[k].n) : 1.0;
-        c.score[k] = W_NAME * (double)overlap(&query, &c.tok[k]) / norm + extra[k];
+        c.score[k] = W_NAME * (double)words_overlap(&query, &c.tok[k]) / norm + extra[k];
         if (vague > 0) {
             uint64_t h = noise_seed ^ fnv1a64(c.name[k], strlen(c.name[k]), query_hash);
             c.score[k] += vague * (double)(splitmix64(&h) >> 11) / 9007199254740992.0;
@@ -346,123 +262,6 @@ static void classify(const json_t *messages, mock_answer *out)
     free(c.score);
 }
 
-#define MAX_HINTS 32
-#define HINT_WORDS 6
-
-/* The (up to) HINT_WORDS longest non-stopword words of s, lower-cased, longest
- * first; returns how many. */
-static size_t longest_words(const char *s, size_t len, char out[HINT_WORDS][32])
-{
-    size_t nw = 0, lens[HINT_WORDS] = {0};
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && !isalnum((unsigned char)s[i]))
-            i++;
-        size_t st = i;
-        while (i < len && isalnum((unsigned char)s[i]))
-            i++;
-        size_t n = i - st;
-        if (n < 3 || n >= 32)
-            continue;
-        char w[32];
-        for (size_t k = 0; k < n; k++)
-            w[k] = (char)tolower((unsigned char)s[st + k]);
-        w[n] = '\0';
-        if (is_stopword(w, n))
-            continue;
-        int dup = 0;
-        for (size_t k = 0; k < nw; k++)
-            dup |= strcmp(out[k], w) == 0;
-        if (dup)
-            continue;
-        /* insert keeping the three longest (earlier wins ties) */
-        size_t pos = nw < HINT_WORDS ? nw : HINT_WORDS;
-        while (pos > 0 && lens[pos - 1] < n)
-            pos--;
-        if (pos >= HINT_WORDS)
-            continue;
-        for (size_t k = (nw < HINT_WORDS ? nw : HINT_WORDS - 1); k > pos; k--) {
-            memcpy(out[k], out[k - 1], 32);
-            lens[k] = lens[k - 1];
-        }
-        memcpy(out[pos], w, n + 1);
-        lens[pos] = n;
-        if (nw < HINT_WORDS)
-            nw++;
-    }
-    return nw;
-}
-
-static void free_text(const json_t *messages, mock_answer *out)
-{
-    static const char *const persona[] = {
-        "You are a meticulous banking support classifier.",
-        "You are an experienced customer-service analyst at a digital bank.",
-        "You are a precise intent-detection assistant for a retail bank.",
-        "Act as a senior banking operations specialist.",
-        "You are a careful triage agent for an online bank's help desk.",
-        "You are an expert in banking customer requests.",
-    };
-    static const char *const task[] = {
-        "Read the customer's message and choose the single intent that best describes it.",
-        "Identify what the customer needs and map it to exactly one intent label.",
-        "Decide which banking intent the query expresses, considering the customer's goal.",
-        "Classify each message into the most specific matching intent.",
-        "Work out the customer's underlying request and name its intent.",
-    };
-    static const char *const rule[] = {
-        "Prefer the most specific label over a general one.",
-        "When two labels seem close, pick the one matching the customer's main concern.",
-        "Ignore greetings and filler; focus on the action the customer asks about.",
-        "Pay attention to words about cards, transfers, top-ups and fees.",
-        "Consider whether the customer reports a problem or asks for information.",
-    };
-    static const char *const output[] = {
-        "Answer with the label only.",
-        "Return exactly one label from the list.",
-        "Respond with the intent label and nothing else.",
-        "Use the classification tool to return the label.",
-    };
-    buf all = {0};
-    for (size_t i = 0; i < json_array_size(messages); i++)
-        buf_puts(&all, content_of(json_array_get(messages, i)));
-    uint64_t h = fnv1a64(all.data ? all.data : "", all.len, 77);
-    buf_free(&all);
-    buf t = {0};
-    buf_printf(&t, "%s %s %s", persona[splitmix64(&h) % B77_ARRAY_LEN(persona)],
-               task[splitmix64(&h) % B77_ARRAY_LEN(task)],
-               rule[splitmix64(&h) % B77_ARRAY_LEN(rule)]);
-    /* Ground the text in the examples the prompt shows ("Query: ..." then
-     * "Intent: ..." lines): a hint per example, some left out at random. */
-    size_t hints = 0;
-    for (size_t i = 0; i < json_array_size(messages) && hints < MAX_HINTS; i++) {
-        const char *c = content_of(json_array_get(messages, i));
-        for (const char *q = strstr(c, "Query: "); q && hints < MAX_HINTS; q = strstr(q, "Query: ")) {
-            q += 7;
-            size_t qn = strcspn(q, "\n");
-            const char *in = strstr(q + qn, "\nIntent: ");
-            if (!in)
-                break;
-            in += 9;
-            size_t ln = strcspn(in, " \r\n");
-            if (splitmix64(&h) % 4 == 0 || ln == 0)
-                continue;
-            char words[HINT_WORDS][32];
-            size_t nw = longest_words(q, qn, words);
-            if (!nw)
-                continue;
-            buf_puts(&t, " " HINT_OPEN);
-            for (size_t w = 0; w < nw; w++)
-                buf_printf(&t, "%s%s", w == 0 ? "" : w + 1 == nw ? " or " : ", ", words[w]);
-            buf_printf(&t, HINT_CHOOSE "%.*s.", (int)ln, in);
-            hints++;
-        }
-    }
-    buf_printf(&t, " %s", output[splitmix64(&h) % B77_ARRAY_LEN(output)]);
-    out->classification = 0;
-    out->text = buf_steal(&t);
-}
-
 static int is_classification(const json_t *messages, int tools_offered)
 {
     if (tools_offered)
@@ -475,15 +274,22 @@ static int is_classification(const json_t *messages, int tools_offered)
     return 0;
 }
 
-void mock_answer_for(const json_t *messages, int tools_offered, mock_answer *out)
+void mock_answer_for(const sim *model, const json_t *messages, int tools_offered, mock_answer *out)
 {
     memset(out, 0, sizeof *out);
     if (!json_is_array(messages))
         messages = NULL;
-    if (is_classification(messages, tools_offered))
+    if (!is_classification(messages, tools_offered)) {
+        out->text = meta_write(messages);
+        return;
+    }
+    const char *known = model && messages ? sim_classify(model, messages) : NULL;
+    if (known) {
+        out->classification = 1;
+        out->intent = xstrdup(known);
+    } else {
         classify(messages, out);
-    else
-        free_text(messages, out);
+    }
 }
 
 void mock_answer_free(mock_answer *a)

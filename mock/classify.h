@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include "sim.h"
+
 typedef struct mock_answer {
     int classification; /* 1 when the prompt asks for an intent */
     char *intent;       /* the predicted intent, when classification */
@@ -22,8 +24,11 @@ typedef struct mock_answer {
 
 /* Answers the messages of a chat request (a JSON array; anything else is
  * read as an empty conversation). tools_offered: the request lists tools.
+ * A query the simulated model knows (model not NULL, the query a dataset
+ * row) is answered by it (sim.h); any other by the word-similarity model
+ * below. A prompt that asks for no intent gets meta_write's text (meta.h).
  * Free with mock_answer_free. */
-void mock_answer_for(const json_t *messages, int tools_offered, mock_answer *out);
+void mock_answer_for(const sim *model, const json_t *messages, int tools_offered, mock_answer *out);
 void mock_answer_free(mock_answer *a);
 
 #endif

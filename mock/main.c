@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "classify.h"
+#include "dataset.h"
 #include "log.h"
 #include "util.h"
 
@@ -58,7 +59,11 @@ static struct {
     double fault_rate;
     unsigned threads;
     int fixed; /* one canned reply, the body unread: an upstream that costs nothing */
-} opt = {"127.0.0.1", 0, 0, {F_NONE, -1, 0}, 1.0, 2, 0};
+    const char *data_dir; /* the dataset the simulated model knows */
+} opt = {"127.0.0.1", 0, 0, {F_NONE, -1, 0}, 1.0, 2, 0, NULL};
+
+/* The simulated model: built before the daemon starts, read-only after. */
+static sim *sim_model;
 
 #define FIXED_REPLY                                                                              \
     "{\"id\":\"chatcmpl-fixed\",\"object\":\"chat.completion\",\"created\":0,\"model\":\"mock\","   \
@@ -320,7 +325,7 @@ static void answer(struct mreq *r, const char *data, size_t len, const char *fau
     }
 
     mock_answer a;
-    mock_answer_for(messages, tools_offered, &a);
+    mock_answer_for(sim_model, messages, tools_offered, &a);
     size_t prompt_chars = 0;
     for (size_t i = 0; i < json_array_size(messages); i++)
         prompt_chars += json_string_length(json_object_get(json_array_get(messages, i), "content"));
@@ -549,9 +554,13 @@ static void usage(FILE *out)
         "Usage: mock-llm [OPTIONS]\n"
         "\n"
         "An OpenAI-compatible chat-completions server (POST .../chat/completions) for tests,\n"
-        "benchmarks and offline demos. Deterministic: it predicts the Banking77 intent most\n"
-        "similar to the query, its few-shot demonstrations and the intent names. It is not an\n"
-        "LLM; its scores only show whether optimization works.\n"
+        "benchmarks and offline demos. Deterministic. It knows the Banking77 queries and\n"
+        "answers them like a small model with headroom: each intent has a base accuracy and\n"
+        "a few confusable intents; instructions that tell an intent from its confusables,\n"
+        "and demonstrations of the query's intent, raise its accuracy (see the README). Queries\n"
+        "it does not know get the intent most similar in words. Prompts that ask for no intent\n"
+        "(meta-prompts) get instruction text built from the examples and mistakes they show.\n"
+        "It is not an LLM: its scores only show whether optimization works.\n"
         "\n"
         "Options:\n"
         "  --host ADDR         address to listen on (default 127.0.0.1)\n"
@@ -560,6 +569,8 @@ static void usage(FILE *out)
         "  --fault SPEC        inject a fault into replies (see below)\n"
         "  --fault-rate R      fraction of requests that get --fault, 0..1 (default 1)\n"
         "  --threads N         HTTP threads (default 2)\n"
+        "  --data-dir DIR      the dataset (train.csv, test.csv) the model knows (default\n"
+        "                      $B77_DATA_DIR, else dataset; without it only word similarity)\n"
         "  --fixed             answer every request with one canned tool call, without\n"
         "                      reading it (an upstream that costs nothing, for benchmarks)\n"
         "  --log-level LEVEL   debug, info, warn, error or off (default warn)\n"
@@ -587,7 +598,7 @@ int main(int argc, char **argv)
         {"latency-ms", required_argument, 0, 'l'}, {"fault", required_argument, 0, 'f'},
         {"fault-rate", required_argument, 0, 'r'}, {"threads", required_argument, 0, 't'},
         {"log-level", required_argument, 0, 'L'}, {"help", no_argument, 0, 'h'},
-        {"fixed", no_argument, 0, 'F'},
+        {"fixed", no_argument, 0, 'F'},           {"data-dir", required_argument, 0, 'D'},
         {0, 0, 0, 0},
     };
     log_set_level(LOG_WARN);
@@ -615,6 +626,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'F': opt.fixed = 1; break;
+        case 'D': opt.data_dir = optarg; break;
         case 'h': usage(stdout); return 0;
         default: fprintf(stderr, "Try 'mock-llm --help'.\n"); return 2;
         }
@@ -624,6 +636,20 @@ int main(int argc, char **argv)
         return 2;
     }
     json_object_seed(0);
+    if (!opt.fixed) {
+        const char *dir = opt.data_dir ? opt.data_dir : getenv("B77_DATA_DIR");
+        char err[512];
+        dataset *ds = dataset_load(dir ? dir : "dataset", 0, err, sizeof err);
+        if (ds) {
+            sim_model = sim_new(ds);
+            dataset_free(ds);
+        } else if (opt.data_dir) {
+            fprintf(stderr, "mock-llm: %s\n", err);
+            return 1;
+        } else {
+            fprintf(stderr, "mock-llm: no dataset (%s): answering by word similarity only\n", err);
+        }
+    }
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -688,5 +714,6 @@ int main(int argc, char **argv)
     usleep(200 * 1000);
     MHD_stop_daemon(d);
     free(timer.heap);
+    sim_free(sim_model);
     return 0;
 }

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
+
 enum { ST_WAIT, ST_ACTIVE, ST_DONE };
 
-#define BACKOFF_BASE_MS 250
-#define BACKOFF_MAX_MS 10000
 
 static size_t on_write(char *data, size_t size, size_t n, void *arg)
 {
@@ -102,15 +102,9 @@ void http_run(CURLM *multi, http_req *reqs, size_t n, int max_concurrent, int ma
             r->status = rc == CURLE_OK ? status : 0;
             if (rc != CURLE_OK && !r->error[0])
                 snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(rc));
-            int again = rc != CURLE_OK || status == 429 || status == 502 || status == 503 || status == 504;
+            int again = rc != CURLE_OK || backoff_retryable(status);
             if (again && r->attempts <= max_retries) {
-                int64_t ceil_ms = (int64_t)BACKOFF_BASE_MS << (r->attempts - 1 < 6 ? r->attempts - 1 : 6);
-                if (ceil_ms > BACKOFF_MAX_MS)
-                    ceil_ms = BACKOFF_MAX_MS;
-                int64_t wait = ceil_ms / 2 + (int64_t)(splitmix64(&rng) % (uint64_t)(ceil_ms / 2 + 1));
-                if (ra > 0 && ra * 1000 > wait)
-                    wait = ra * 1000;
-                r->retry_at = now_ms() + wait;
+                r->retry_at = now_ms() + backoff_wait_ms(r->attempts, (long long)ra, &rng);
                 r->state = ST_WAIT;
                 if (st)
                     st->retries++;

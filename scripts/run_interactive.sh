@@ -193,7 +193,7 @@ if (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null; then
 fi
 if [ "$DEMO" = 1 ]; then
     echo "Starting the mock LLM (demo)..."
-    "$ROOT/bin/mock-llm" --port 0 > "$WORKING_DIR/mock_llm.log" 2>&1 &
+    "$ROOT/bin/mock-llm" --port 0 --data-dir "$ROOT/dataset" > "$WORKING_DIR/mock_llm.log" 2>&1 &
     MOCK_PID=$!
     echo "$MOCK_PID" > "$MOCK_PIDFILE"
     for _ in $(seq 1 100); do

@@ -22,10 +22,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "backoff.h"
 #include "log.h"
 
-#define BACKOFF_BASE_MS 200 /* first retry waits 100-200 ms, doubling after */
-#define BACKOFF_MAX_MS 8000
 #define POLL_MAX_MS 1000
 #define DEADLINE_SLACK_MS 5 /* a timeout this close to the deadline is the deadline */
 #define URL_HANDLES_MAX 32  /* distinct LLM URLs kept parsed */
@@ -366,11 +365,6 @@ static void start_attempt(loop *u, upcall *c)
     active_add(u, c);
 }
 
-static int retryable_status(long s)
-{
-    return s == 429 || s == 502 || s == 503 || s == 504;
-}
-
 /* Decides what follows a finished attempt: done, or a retry after a wait. */
 static void on_attempt_done(loop *u, upcall *c, CURLcode rc)
 {
@@ -394,18 +388,12 @@ static void on_attempt_done(loop *u, upcall *c, CURLcode rc)
             return;
         }
     }
-    int again = (r == UPCALL_TRANSPORT && !c->too_large) || (r == UPCALL_HTTP && retryable_status(status));
+    int again = (r == UPCALL_TRANSPORT && !c->too_large) || (r == UPCALL_HTTP && backoff_retryable(status));
     if (!again || c->attempts > u->opts.max_retries) {
         finish(u, c, r);
         return;
     }
-    /* Exponential backoff with jitter, at least what Retry-After asks. */
-    int64_t ceiling = (int64_t)BACKOFF_BASE_MS << (c->attempts - 1 < 6 ? c->attempts - 1 : 6);
-    if (ceiling > BACKOFF_MAX_MS)
-        ceiling = BACKOFF_MAX_MS;
-    int64_t wait = ceiling / 2 + (int64_t)(splitmix64(&u->rng) % (uint64_t)(ceiling / 2 + 1));
-    if (retry_after > 0 && retry_after * 1000 > wait)
-        wait = (int64_t)retry_after * 1000;
+    int64_t wait = backoff_wait_ms(c->attempts, (long long)retry_after, &u->rng);
     if (now + wait >= c->deadline) {
         /* Waiting would outlive the rollout: report the failure we have. */
         log_debug("upstream: no time left to retry after %d attempts", c->attempts);

@@ -113,7 +113,7 @@ def registry():
 
 
 def start_mock(*args):
-    return Proc([os.path.join(MOCK_BIN, "mock-llm"), "--port", "0", *args], name="mock")
+    return Proc([os.path.join(MOCK_BIN, "mock-llm"), "--port", "0", "--data-dir", DATA, *args], name="mock")
 
 
 def start_app(mock=None, key=KEY, args=(), env=None):
