@@ -102,12 +102,14 @@ static void mixture_init(struct mixture *g, const int *choices, int D, const int
         total += g->w[k];
     for (size_t k = 0; k <= m; k++)
         g->w[k] /= total;
-    double K = (double)m + 1.0;
+    /* Optuna's categorical kernel: prior_weight / K on every choice plus 1
+     * on the observed one, normalised (K kernels: m observations + the prior). */
+    double K = (double)m + 1.0, base = prior_weight / K;
     g->prior = 1.0;
     for (int d = 0; d < D; d++) {
-        double z = 1.0 + (double)choices[d] / K;
-        g->lo[d] = (1.0 / K) / z;
-        g->hi[d] = (1.0 / K + 1.0) / z;
+        double z = 1.0 + (double)choices[d] * base;
+        g->lo[d] = base / z;
+        g->hi[d] = (base + 1.0) / z;
         g->prior /= (double)choices[d];
     }
 }

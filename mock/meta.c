@@ -87,10 +87,13 @@ static void keep_current(struct draft *d, const char *all)
     }
 }
 
-static void mentions(buf *t, const char *q, size_t qn)
+/* The query's longest words, at most max of them. */
+static void mentions(buf *t, const char *q, size_t qn, size_t max)
 {
     char words[WORDS_LONGEST][32];
     size_t nw = words_longest(q, qn, words);
+    if (nw > max)
+        nw = max;
     for (size_t w = 0; w < nw; w++)
         buf_printf(t, "%s%s", w == 0 ? "" : w + 1 == nw ? " or " : ", ", words[w]);
     if (!nw)
@@ -135,7 +138,7 @@ static void read_records(struct draft *d, const char *all, uint64_t *h)
             buf t = {0};
             buf_printf(&t, "Choose %.*s, not %.*s, when the customer mentions ", (int)en, exp,
                        (int)pn, pred);
-            mentions(&t, q, qn);
+            mentions(&t, q, qn, 3);
             buf_putc(&t, '.');
             add(d, MISTAKE, buf_steal(&t));
         } else if (in && (!next || in < next)) {
@@ -145,7 +148,7 @@ static void read_records(struct draft *d, const char *all, uint64_t *h)
                 continue;
             buf t = {0};
             buf_puts(&t, "If the customer mentions ");
-            mentions(&t, q, qn);
+            mentions(&t, q, qn, WORDS_LONGEST);
             buf_printf(&t, ", choose %.*s.", (int)ln, in);
             add(d, EXAMPLE, buf_steal(&t));
         }

@@ -10,19 +10,23 @@ typedef struct demo {
     char *label;
     int64_t index;    /* row in the train split */
     int bootstrapped; /* the initial prompt got it right */
+    int confused;     /* an example of an intent the initial prompt got wrong */
 } demo;
 
+#define DEMO_SET_MAX 64
+
 typedef struct demo_set {
-    size_t idx[64]; /* indices into the pool */
+    size_t idx[DEMO_SET_MAX]; /* indices into the pool */
     size_t n;
 } demo_set;
 
-/* Builds nsets candidate sets of up to k demos from a pool: set 0 is empty;
- * set 1 holds labelled (not bootstrapped) demos only when there are any; the
- * rest take bootstrapped demos first (a fresh shuffle each) and top up with
- * labelled ones, taking fewer bootstrapped ones once their combinations run
- * out. Identical sets are avoided when the pool allows. k is capped
- * at 64. Returns the number of sets written into out (at most nsets). */
+/* Builds up to nsets candidate sets of at most k demos (k capped at 64)
+ * from a pool. Set 0 is empty; the others vary in size (1, 2, ... k, then
+ * again), spread across intents (no intent twice in a set while the pool has
+ * others), and mix demos of the intents the initial prompt confuses (about
+ * half, when the pool has them) with bootstrapped ones, then labelled ones.
+ * No two sets are alike when the pool allows. Returns how many were written
+ * into out. */
 size_t demos_build_sets(const demo *pool, size_t npool, size_t k, size_t nsets, uint64_t *rng,
                         demo_set *out);
 

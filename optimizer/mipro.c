@@ -1,34 +1,35 @@
-/* mipro.c: see mipro.h.
+/* mipro.c: see mipro.h. MIPRO's own parts: the bootstrap (demonstrations and
+ * the initial prompt's mistakes), instruction proposals, the search over
+ * (instruction, demo set) with TPE, failure-aware meta-model updates, and
+ * the choice of the winner on validation. The rest is shared: run.h (state,
+ * budget, output), runner.h (calls), evaluate.h (scores), results.h.
  *
  * Determinism: every random choice comes from one splitmix64 stream seeded by
- * the run's seed, drawn in a fixed order that does not depend on timing, so
- * the same seed (0 included) gives the same run. Every rollout and meta-model
- * reply is logged under a hash of its request; --resume replays the run and
- * takes logged results instead of calling again. */
+ * the run's seed, drawn in an order that does not depend on timing, so the
+ * same seed (0 included) gives the same run; --resume replays it from the
+ * journal. */
 #include "mipro.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
-#include "client.h"
+#include "budget.h"
 #include "dataset.h"
-#include "demos.h"
-#include "llmurl.h"
+#include "evaluate.h"
 #include "prompt.h"
+#include "results.h"
+#include "run.h"
+#include "runner.h"
+#include "stats.h"
 #include "tpe.h"
-#include "util.h"
 
-#define MAX_RETRIES 3
-#define ROLLOUT_TIMEOUT_MS (10 * 60 * 1000L)
-#define META_EXAMPLES 16   /* training examples shown to the meta-model per round */
-#define MAX_SETS 256
+#define META_EXAMPLES 16 /* training examples shown to a first-round proposal */
+#define MAX_SETS 64
+#define MAX_PER_ROUND 16
+#define KEEP_P 0.10 /* a winner must beat the initial prompt on validation at this level */
 #define LINE "========================================"
 
 static const char *const tips[] = {
@@ -39,231 +40,203 @@ static const char *const tips[] = {
     "Give the model a persona that fits the task.",
 };
 
-typedef struct trial {
-    int iteration;
-    int instr, dset;
-    int n, ok;
-    double score; /* mean reward over the rollouts that succeeded; NAN when none */
-    double seconds, elapsed;
-} trial;
+/* A mistake of a prompt: the example, the right and the given intent. */
+typedef struct mistake {
+    const char *query, *label, *predicted; /* borrowed */
+} mistake;
 
-typedef struct cached {
-    uint64_t key;
-    double reward;
-    long tokens;
-    char *text;
-    char *query, *label; /* rollouts: what the example was */
-    int used;
-} cached;
-
-typedef struct job {
-    int64_t seed; /* the row */
-    int split;    /* 0 train, 1 test */
+/* A scored (instruction, demo set) pair. */
+typedef struct combo {
     int instr, dset;
-    /* results */
-    int ok;
-    double reward;
-    long tokens;
-    char *query, *label;
-} job;
+    val_scores vs;
+    const demo *ptrs[DEMO_SET_MAX];
+    prompt_spec ps;
+} combo;
 
-typedef struct holdout {
+typedef struct obs {
     int instr, dset;
-    int is_initial;
-    double search_mean;
-    int search_n;
     double score;
-    int n;
-} holdout;
+} obs;
 
 typedef struct mipro {
-    const mipro_config *cfg;
-    mipro_opts opts;
-    CURLM *multi;
-    char *task_url;
-    char *env_key;
-    char *policy_url;
-    char *meta_url;
-    char *meta_model;
-    char *results;
-    uint64_t rng;
-    long seed;
-    double t0;
-    char job_id[80];
-    char started_at[32];
-    const char *termination;
-    int interrupted;
-    int dead; /* the task app stopped answering */
-    char dead_msg[400];
-
-    size_t train_n, test_n;
-    long budget_boot, budget_search, batch, trials_planned, parallel, startup;
-    long rollouts, rollouts_boot, rollouts_search, rollouts_holdout, failed, reused, meta_calls;
-    long tokens;
-    http_stats hs;
-
-    cached *cache;
-    size_t cache_cap, cache_n;
-    FILE *log;
-
+    run r;
     char **instr;
-    size_t ninstr;
+    size_t ninstr, instr_cap;
+    int *active; /* per instruction: still searched */
     demo *pool;
     size_t npool, nboot_ok;
-    demo_set *sets;
+    demo_set sets[MAX_SETS];
     size_t nsets;
-    trial *trials;
-    size_t ntrials;
-    holdout *hold;
-    size_t nhold;
-    int best; /* index into hold, -1 */
+    /* the initial prompt's bootstrap results */
+    rollout_job *boot;
+    size_t nboot;
+    valset val;
+    size_t *perm; /* the validation rows' order for minibatches */
+    size_t cursor;
+    combo **combos;
+    size_t ncombos, combos_cap;
+    int incumbent, baseline; /* combo indices */
+    obs *obs;
+    size_t nobs, obs_cap;
+    trial_rec *trials;
+    size_t ntrials, trials_cap;
+    int pending[MAX_PER_ROUND][2]; /* proposals to try next round (instr, dset) */
+    size_t npending;
+    tpe *t;
+    int *tpe_instr; /* TPE's instruction choice -> instruction index */
+    int tpe_ninstr;
+    int rounds;
+    int64_t *test_rows;
+    size_t ntest;
+    holdout_result hold;
+    int have_hold;
 } mipro;
 
-/* ---- output ---------------------------------------------------------------- */
+/* ---- candidates ------------------------------------------------------------ */
 
-static void say(mipro *m, const char *fmt, ...) B77_PRINTF(2, 3);
-static void say(mipro *m, const char *fmt, ...)
+static combo *combo_get(mipro *m, int instr, int dset, int *index)
 {
-    if (m->opts.quiet || m->opts.jsonl)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    fflush(stdout);
-}
-
-/* One JSON-lines event (steals ev). */
-static void event(mipro *m, json_t *ev)
-{
-    if (m->opts.jsonl && ev) {
-        json_object_set_new(ev, "elapsed_s", json_real(now_wall() - m->t0));
-        char *s = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(6));
-        if (s)
-            printf("%s\n", s);
-        free(s);
-        fflush(stdout);
-    }
-    json_decref(ev);
-}
-
-static void iso_now(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* ---- the log and cache (resume) ---------------------------------------------- */
-
-static cached *cache_slot(mipro *m, uint64_t key)
-{
-    if (m->cache_n * 2 >= m->cache_cap) {
-        size_t old = m->cache_cap;
-        cached *prev = m->cache;
-        m->cache_cap = old ? old * 2 : 1024;
-        m->cache = xcalloc(m->cache_cap, sizeof(cached));
-        m->cache_n = 0;
-        for (size_t i = 0; i < old; i++)
-            if (prev[i].used) {
-                cached *s = cache_slot(m, prev[i].key);
-                *s = prev[i];
-                m->cache_n++;
-            }
-        free(prev);
-    }
-    size_t i = (size_t)(key % m->cache_cap);
-    while (m->cache[i].used && m->cache[i].key != key)
-        i = (i + 1) % m->cache_cap;
-    return &m->cache[i];
-}
-
-static cached *cache_get(mipro *m, uint64_t key)
-{
-    if (!m->cache_cap)
-        return NULL;
-    cached *c = cache_slot(m, key);
-    return c->used ? c : NULL;
-}
-
-static void cache_put(mipro *m, uint64_t key, double reward, long tokens, const char *text,
-                      const char *query, const char *label)
-{
-    cached *c = cache_slot(m, key);
-    if (c->used)
-        return;
-    c->used = 1;
-    c->key = key;
-    c->reward = reward;
-    c->tokens = tokens;
-    c->text = text ? xstrdup(text) : NULL;
-    c->query = query ? xstrdup(query) : NULL;
-    c->label = label ? xstrdup(label) : NULL;
-    m->cache_n++;
-}
-
-static void log_result(mipro *m, uint64_t key, double reward, long tokens, const char *text,
-                       const char *query, const char *label)
-{
-    if (!m->log)
-        return;
-    char k[17];
-    snprintf(k, sizeof k, "%016llx", (unsigned long long)key);
-    json_t *j = json_pack("{s:s,s:f,s:I}", "key", k, "reward", reward, "tokens", (json_int_t)tokens);
-    if (text)
-        json_object_set_new(j, "text", json_string(text));
-    if (query)
-        json_object_set_new(j, "query", json_string(query));
-    if (label)
-        json_object_set_new(j, "label", json_string(label));
-    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    fprintf(m->log, "%s\n", s);
-    fflush(m->log);
-    free(s);
-    json_decref(j);
-}
-
-static void load_log(mipro *m, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    long count = 0;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        json_t *j = json_loadb(line, (size_t)n, 0, NULL);
-        const char *k = json_string_value(json_object_get(j, "key"));
-        if (k) {
-            uint64_t key = strtoull(k, NULL, 16);
-            cache_put(m, key, json_number_value(json_object_get(j, "reward")),
-                      (long)json_integer_value(json_object_get(j, "tokens")),
-                      json_string_value(json_object_get(j, "text")),
-                      json_string_value(json_object_get(j, "query")),
-                      json_string_value(json_object_get(j, "label")));
-            count++;
+    for (size_t i = 0; i < m->ncombos; i++)
+        if (m->combos[i]->instr == instr && m->combos[i]->dset == dset) {
+            if (index)
+                *index = (int)i;
+            return m->combos[i];
         }
-        json_decref(j);
+    if (m->ncombos == m->combos_cap) {
+        m->combos_cap = m->combos_cap ? 2 * m->combos_cap : 64;
+        m->combos = xrealloc(m->combos, m->combos_cap * sizeof *m->combos);
     }
-    free(line);
-    fclose(f);
-    say(m, "Resuming: %ld logged results will be reused, not called again\n", count);
+    combo *c = xcalloc(1, sizeof *c);
+    c->instr = instr;
+    c->dset = dset;
+    val_scores_init(&c->vs, m->val.n);
+    const demo_set *s = &m->sets[dset];
+    for (size_t i = 0; i < s->n; i++)
+        c->ptrs[i] = &m->pool[s->idx[i]];
+    c->ps = (prompt_spec){m->instr[instr], instr == 0, c->ptrs, s->n};
+    if (index)
+        *index = (int)m->ncombos;
+    m->combos[m->ncombos++] = c;
+    return c;
 }
 
-/* ---- prompts ----------------------------------------------------------------- */
-
-/* Braces doubled: the task app reads {name} as a placeholder. */
-static char *escape_braces(const char *s)
+static void add_instruction(mipro *m, char *text)
 {
-    buf b = {0};
-    for (; *s; s++) {
-        buf_putc(&b, *s);
-        if (*s == '{' || *s == '}')
-            buf_putc(&b, *s);
+    if (m->ninstr == m->instr_cap) {
+        m->instr_cap = m->instr_cap ? 2 * m->instr_cap : 32;
+        m->instr = xrealloc(m->instr, m->instr_cap * sizeof *m->instr);
+        m->active = xrealloc(m->active, m->instr_cap * sizeof *m->active);
     }
-    return buf_steal(&b);
+    m->active[m->ninstr] = 1;
+    m->instr[m->ninstr++] = text;
+}
+
+/* 1 when text is new (not already a candidate). */
+static int novel(const mipro *m, const char *text)
+{
+    if (!text || !*text)
+        return 0;
+    for (size_t i = 0; i < m->ninstr; i++)
+        if (strcmp(m->instr[i], text) == 0)
+            return 0;
+    return 1;
+}
+
+static void record(mipro *m, int round, const char *kind, const combo *c, size_t n, double score)
+{
+    if (m->ntrials == m->trials_cap) {
+        m->trials_cap = m->trials_cap ? 2 * m->trials_cap : 64;
+        m->trials = xrealloc(m->trials, m->trials_cap * sizeof *m->trials);
+    }
+    double best = m->incumbent >= 0 ? val_mean(&m->combos[m->incumbent]->vs) : NAN;
+    m->trials[m->ntrials] = (trial_rec){(int)m->ntrials + 1, round, kind, c->instr, c->dset, n,
+                                        score, best, now_wall() - m->r.t0, m->r.sp.spent};
+    m->ntrials++;
+}
+
+/* ---- TPE over the active instructions ---------------------------------------- */
+
+static void tell(mipro *m, int instr, int dset, double score)
+{
+    if (m->nobs == m->obs_cap) {
+        m->obs_cap = m->obs_cap ? 2 * m->obs_cap : 64;
+        m->obs = xrealloc(m->obs, m->obs_cap * sizeof *m->obs);
+    }
+    m->obs[m->nobs++] = (obs){instr, dset, score};
+    for (int k = 0; k < m->tpe_ninstr; k++)
+        if (m->tpe_instr[k] == instr) {
+            int x[2] = {k, dset};
+            tpe_tell(m->t, x, score);
+        }
+}
+
+/* A fresh sampler over the active instructions, told every observation of
+ * them again (the choice counts changed). */
+static void rebuild_tpe(mipro *m)
+{
+    const mipro_config *c = m->r.cfg;
+    tpe_free(m->t);
+    free(m->tpe_instr);
+    m->tpe_instr = xcalloc(m->ninstr + 1, sizeof *m->tpe_instr);
+    m->tpe_ninstr = 0;
+    for (size_t i = 0; i < m->ninstr; i++)
+        if (m->active[i])
+            m->tpe_instr[m->tpe_ninstr++] = (int)i;
+    long planned = m->r.plan.rounds * m->r.plan.per_round;
+    long startup = c->tpe_n_startup_trials >= 0 ? c->tpe_n_startup_trials
+                                                : (planned / 3 > 10 ? 10 : planned / 3 < 2 ? 2 : planned / 3);
+    int choices[2] = {m->tpe_ninstr, (int)m->nsets};
+    tpe_opts o = {.n_startup = (int)startup, .n_candidates = (int)c->tpe_n_candidates,
+                  .gamma = c->tpe_gamma, .prior_weight = c->tpe_prior_weight};
+    m->t = tpe_new(2, choices, &o, (uint64_t)m->r.seed ^ (uint64_t)m->ninstr << 32);
+    for (size_t i = 0; i < m->nobs; i++)
+        for (int k = 0; k < m->tpe_ninstr; k++)
+            if (m->tpe_instr[k] == m->obs[i].instr) {
+                int x[2] = {k, m->obs[i].dset};
+                tpe_tell(m->t, x, m->obs[i].score);
+            }
+}
+
+/* ---- phase 1 ------------------------------------------------------------------- */
+
+/* n distinct rows of [0, total) not in exclude (nex sorted or not), by
+ * partial Fisher-Yates; the first n of the returned array. */
+static int64_t *sample_rows(mipro *m, size_t total, size_t n, const int64_t *exclude, size_t nex)
+{
+    unsigned char *skip = xcalloc(total + 1, 1);
+    for (size_t e = 0; e < nex; e++)
+        if (exclude[e] >= 0 && (size_t)exclude[e] < total)
+            skip[exclude[e]] = 1;
+    int64_t *all = xmalloc((total + 1) * sizeof(int64_t));
+    size_t k = 0;
+    for (size_t i = 0; i < total; i++)
+        if (!skip[i])
+            all[k++] = (int64_t)i;
+    free(skip);
+    if (n > k)
+        n = k;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i + (size_t)(splitmix64(&m->r.rng) % (k - i));
+        int64_t t = all[i];
+        all[i] = all[j];
+        all[j] = t;
+    }
+    return all;
+}
+
+static int64_t *pool_rows(mipro *m, const seed_list *pool, size_t total, size_t want,
+                          const int64_t *exclude, size_t nex, size_t *n)
+{
+    if (!pool->set || !pool->n) {
+        int64_t *rows = sample_rows(m, total, want, exclude, nex);
+        *n = want < total - (nex < total ? nex : total) ? want : total - (nex < total ? nex : total);
+        return rows;
+    }
+    int64_t *rows = xcalloc(pool->n, sizeof(int64_t));
+    for (size_t i = 0; i < pool->n; i++)
+        rows[i] = (int64_t)dataset_seed_row(pool->v[i], total);
+    *n = pool->n;
+    return rows;
 }
 
 static const char *initial_instruction(const mipro_config *c)
@@ -274,816 +247,511 @@ static const char *initial_instruction(const mipro_config *c)
     return PROMPT_DEFAULT_SYSTEM;
 }
 
-/* The prompt_template sections for a candidate: its instruction, its demos
- * as user/assistant turns, then the initial prompt's other sections (the
- * task app appends its default user message when none holds {query}). */
-static json_t *template_for(mipro *m, int instr, int dset)
+static void one_line(buf *b, const char *s)
 {
-    json_t *secs = json_array();
-    char *ins = instr == 0 ? xstrdup(m->instr[0]) : escape_braces(m->instr[instr]);
-    json_array_append_new(secs, json_pack("{s:s,s:s}", "role", "system", "content", ins));
-    free(ins);
-    const demo_set *ds = &m->sets[dset];
-    for (size_t i = 0; i < ds->n; i++) {
-        const demo *d = &m->pool[ds->idx[i]];
-        char *q = escape_braces(d->query);
-        char *u = xasprintf("Customer Query: %s", q);
-        char *l = escape_braces(d->label);
-        json_array_append_new(secs, json_pack("{s:s,s:s}", "role", "user", "content", u));
-        json_array_append_new(secs, json_pack("{s:s,s:s}", "role", "assistant", "content", l));
-        free(q);
-        free(u);
-        free(l);
-    }
-    int skipped_system = 0;
-    for (size_t i = 0; i < m->cfg->nsections; i++) {
-        const prompt_section *s = &m->cfg->sections[i];
-        if (!skipped_system && strcmp(s->role, "system") == 0) {
-            skipped_system = 1;
-            continue;
+    for (; *s; s++)
+        buf_putc(b, *s == '\n' || *s == '\r' ? ' ' : *s);
+}
+
+/* The meta-prompt: the task, the current instruction (and its score), then
+ * mistakes when there are any, else labelled examples. */
+static char *meta_prompt(const mipro *m, const char *current, double score, size_t nscore,
+                         const mistake *mis, size_t nmis, const demo *ex, size_t nex,
+                         const char *tip, size_t k, size_t of)
+{
+    buf b = {0};
+    buf_puts(&b, "Task: a language model reads one message from a bank's customer and must answer "
+                 "with exactly one of 77 banking intent labels (for example card_arrival, "
+                 "exchange_rate, top_up_failed).\n\nCurrent instruction:\n");
+    one_line(&b, current);
+    buf_puts(&b, "\n\n");
+    if (!isnan(score))
+        buf_printf(&b, "Its accuracy: %.3f on %zu validation examples.\n\n", score, nscore);
+    if (nmis) {
+        buf_puts(&b, "Mistakes it makes on training examples (the customer's query, the intent it "
+                     "should have chosen, the intent the model chose):\n\n");
+        for (size_t i = 0; i < nmis; i++) {
+            buf_puts(&b, "Query: ");
+            one_line(&b, mis[i].query);
+            buf_printf(&b, "\nExpected intent: %s\nPredicted intent: %s\n\n", mis[i].label,
+                       mis[i].predicted);
         }
-        json_array_append_new(secs, json_pack("{s:s,s:s}", "role", s->role, "content", s->content));
-    }
-    return json_pack("{s:o}", "sections", secs);
-}
-
-/* ---- task app calls ------------------------------------------------------------ */
-
-static struct curl_slist *task_headers(mipro *m)
-{
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");
-    if (m->env_key) {
-        char *line = xasprintf("X-API-Key: %s", m->env_key);
-        h = curl_slist_append(h, line);
-        free(line);
-    }
-    return h;
-}
-
-static const char *split_name(int s)
-{
-    return s == 0 ? "train" : "test";
-}
-
-/* Runs the rollouts of jobs[0..n) concurrently (logged results reused).
- * Counts them as spent. Sets m->dead when the task app is unreachable. */
-static void run_jobs(mipro *m, job *jobs, size_t n, long *counter)
-{
-    http_req *reqs = xcalloc(n ? n : 1, sizeof *reqs);
-    uint64_t *keys = xcalloc(n ? n : 1, sizeof *keys);
-    size_t *map = xcalloc(n ? n : 1, sizeof *map);
-    size_t nreq = 0;
-    for (size_t i = 0; i < n; i++) {
-        job *jb = &jobs[i];
-        json_t *tmpl = template_for(m, jb->instr, jb->dset);
-        json_t *cfg = json_pack("{s:s,s:s,s:o}", "inference_url", m->policy_url, "model",
-                                m->cfg->model, "prompt_template", tmpl);
-        if (m->cfg->temperature_set)
-            json_object_set_new(cfg, "temperature", json_real(m->cfg->temperature));
-        if (m->cfg->max_completion_tokens > 0)
-            json_object_set_new(cfg, "max_completion_tokens",
-                                json_integer(m->cfg->max_completion_tokens));
-        json_t *key_doc = json_pack("{s:I,s:s,s:O}", "seed", (json_int_t)jb->seed, "split",
-                                    split_name(jb->split), "config", cfg);
-        char *ks = json_dumps(key_doc, JSON_COMPACT | JSON_SORT_KEYS);
-        keys[i] = fnv1a64(ks, strlen(ks), 0x726f6c6cULL);
-        free(ks);
-        json_decref(key_doc);
-        cached *c = cache_get(m, keys[i]);
-        if (c) {
-            jb->ok = 1;
-            jb->reward = c->reward;
-            jb->tokens = c->tokens;
-            jb->query = c->query ? xstrdup(c->query) : NULL;
-            jb->label = c->label ? xstrdup(c->label) : NULL;
-            m->reused++;
-            (*counter)++;
-            m->rollouts++;
-            m->tokens += c->tokens;
-            json_decref(cfg);
-            continue;
-        }
-        char run_id[128];
-        snprintf(run_id, sizeof run_id, "%s-%016llx", m->job_id, (unsigned long long)keys[i]);
-        json_t *body = json_pack("{s:s,s:{s:I,s:{s:s,s:I}},s:{s:s,s:o}}", "run_id", run_id, "env",
-                                 "seed", (json_int_t)jb->seed, "config", "split",
-                                 split_name(jb->split), "seed", (json_int_t)jb->seed, "policy",
-                                 "policy_name", "mipro", "config", cfg);
-        http_req *r = &reqs[nreq];
-        r->url = xasprintf("%s/rollout", m->task_url);
-        r->body = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
-        r->headers = task_headers(m);
-        json_decref(body);
-        map[nreq++] = i;
-    }
-    if (nreq)
-        http_run(m->multi, reqs, nreq, (int)m->cfg->max_concurrent, MAX_RETRIES, ROLLOUT_TIMEOUT_MS,
-                 m->opts.stop, &m->hs);
-    size_t transport_failures = 0;
-    for (size_t r = 0; r < nreq; r++) {
-        job *jb = &jobs[map[r]];
-        http_req *q = &reqs[r];
-        if (q->status == 200) {
-            json_t *resp = json_loadb(q->reply.data ? q->reply.data : "", q->reply.len, 0, NULL);
-            json_t *step = json_array_get(json_object_get(json_array_get(json_object_get(resp, "trajectories"), 0), "steps"), 0);
-            json_t *rew = json_object_get(step, "reward");
-            if (json_is_number(rew)) {
-                jb->ok = 1;
-                jb->reward = json_number_value(rew);
-                jb->tokens = (long)json_integer_value(json_object_get(
-                    json_object_get(json_object_get(json_object_get(resp, "metrics"), "details"), "usage"),
-                    "total_tokens"));
-                const char *qq = json_string_value(json_object_get(json_object_get(step, "obs"), "query"));
-                const char *ll = json_string_value(json_object_get(json_object_get(step, "info"), "expected_intent"));
-                jb->query = qq ? xstrdup(qq) : NULL;
-                jb->label = ll ? xstrdup(ll) : NULL;
-                cache_put(m, keys[map[r]], jb->reward, jb->tokens, NULL, jb->query, jb->label);
-                log_result(m, keys[map[r]], jb->reward, jb->tokens, NULL, jb->query, jb->label);
-            }
-            json_decref(resp);
-        }
-        if (!jb->ok && !(m->opts.stop && *m->opts.stop)) {
-            m->failed++;
-            if (q->status == 0)
-                transport_failures++;
-            if (m->failed <= 5) {
-                char detail[300] = "";
-                json_t *e = json_loadb(q->reply.data ? q->reply.data : "", q->reply.len, 0, NULL);
-                const char *d = json_string_value(json_object_get(e, "detail"));
-                snprintf(detail, sizeof detail, "%s", d ? d : q->error);
-                json_decref(e);
-                say(m, "  ! rollout failed after %d attempts (HTTP %ld): %s\n", q->attempts, q->status, detail);
-            }
-        }
-        if (!(m->opts.stop && *m->opts.stop) || jb->ok)
-            (*counter)++, m->rollouts++;
-        m->tokens += jb->ok ? jb->tokens : 0;
-    }
-    if (nreq && transport_failures == nreq) {
-        m->dead = 1;
-        snprintf(m->dead_msg, sizeof m->dead_msg, "the task app at %s stopped answering: %s",
-                 m->task_url, reqs[0].error);
-    }
-    for (size_t r = 0; r < nreq; r++)
-        http_req_free(&reqs[r]);
-    free(reqs);
-    free(keys);
-    free(map);
-}
-
-static void jobs_free(job *jobs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(jobs[i].query);
-        free(jobs[i].label);
-    }
-    free(jobs);
-}
-
-/* GET a task-app path; returns the parsed JSON (new reference) or NULL with
- * a message in err. */
-static json_t *task_get(mipro *m, const char *path, long *status, char *err, size_t errlen)
-{
-    http_req r = {0};
-    r.url = xasprintf("%s%s", m->task_url, path);
-    r.headers = task_headers(m);
-    http_run(m->multi, &r, 1, 1, 2, 30000, m->opts.stop, &m->hs);
-    *status = r.status;
-    json_t *j = NULL;
-    if (r.status == 0) {
-        snprintf(err, errlen, "%s", r.error);
     } else {
-        json_error_t je;
-        j = json_loadb(r.reply.data ? r.reply.data : "", r.reply.len, 0, &je);
-        if (!j)
-            snprintf(err, errlen, "HTTP %ld with a body that is not JSON", r.status);
+        buf_puts(&b, "Examples from the training data:\n\n");
+        for (size_t i = 0; i < nex; i++) {
+            buf_puts(&b, "Query: ");
+            one_line(&b, ex[i].query);
+            buf_printf(&b, "\nIntent: %s\n\n", ex[i].label);
+        }
     }
-    http_req_free(&r);
-    return j;
+    buf_printf(&b, "Tip: %s\n\n", tip);
+    buf_printf(&b,
+               "Write one improved instruction for the classifier (proposal %zu of %zu).%s Keep what "
+               "already works in the current instruction, and keep the whole instruction under %ld "
+               "characters. Reply with the instruction text only.",
+               k, of,
+               nmis ? " For each mistake, explain how the expected intent differs from the one it "
+                      "was mistaken for."
+                    : "",
+               m->r.cfg->max_instruction_chars);
+    return buf_steal(&b);
 }
 
-/* Labelled training examples for rows[0..n): appended to out as demos. */
-static int fetch_examples(mipro *m, const int64_t *rows, size_t n, demo *out)
+/* Up to want mistakes, one per (expected, predicted) pair, the most frequent
+ * pairs first (ties: a seeded shuffle); from scores[i] over the rows. */
+static size_t pick_mistakes(mipro *m, const char *const *query, const char *const *label,
+                            const char *const *pred, const double *reward, size_t n, mistake *out,
+                            size_t want)
 {
-    for (size_t start = 0; start < n; start += 50) {
-        size_t end = start + 50 < n ? start + 50 : n;
-        buf path = {0};
-        buf_puts(&path, "/task_info?split=train");
-        for (size_t i = start; i < end; i++)
-            buf_printf(&path, "&seed=%lld", (long long)rows[i]);
-        long status;
-        char err[300];
-        json_t *j = task_get(m, path.data, &status, err, sizeof err);
-        buf_free(&path);
-        if (status != 200 || !j) {
-            json_decref(j);
-            snprintf(m->dead_msg, sizeof m->dead_msg, "GET /task_info failed (HTTP %ld): %s", status, err);
-            return -1;
-        }
-        if (json_is_object(j)) {
-            json_t *a = json_array();
-            json_array_append(a, j);
-            json_decref(j);
-            j = a;
-        }
-        for (size_t i = 0; i < json_array_size(j); i++) {
-            json_t *md = json_object_get(json_array_get(j, i), "task_metadata");
-            demo *d = &out[start + i];
-            d->query = xstrdup(json_string_value(json_object_get(md, "query")) ?: "");
-            d->label = xstrdup(json_string_value(json_object_get(md, "expected_intent")) ?: "");
-            d->index = rows[start + i];
-            d->bootstrapped = 0;
-        }
-        json_decref(j);
+    size_t *idx = xmalloc((n + 1) * sizeof *idx), k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(reward[i]) && reward[i] < 1.0 && query[i] && label[i] && pred[i] && *pred[i])
+            idx[k++] = i;
+    for (size_t i = k; i > 1; i--) {
+        size_t j = (size_t)(splitmix64(&m->r.rng) % i), t = idx[i - 1];
+        idx[i - 1] = idx[j];
+        idx[j] = t;
     }
-    return 0;
+    size_t *count = xcalloc(k + 1, sizeof *count);
+    for (size_t a = 0; a < k; a++)
+        for (size_t b = 0; b < k; b++)
+            count[a] += strcmp(label[idx[a]], label[idx[b]]) == 0 && strcmp(pred[idx[a]], pred[idx[b]]) == 0;
+    size_t got = 0;
+    while (got < want) {
+        size_t best = (size_t)-1;
+        for (size_t a = 0; a < k; a++)
+            if (count[a] && (best == (size_t)-1 || count[a] > count[best]))
+                best = a;
+        if (best == (size_t)-1)
+            break;
+        size_t i = idx[best];
+        out[got++] = (mistake){query[i], label[i], pred[i]};
+        for (size_t a = 0; a < k; a++) /* one per pair */
+            if (strcmp(label[idx[a]], label[i]) == 0 && strcmp(pred[idx[a]], pred[i]) == 0)
+                count[a] = 0;
+    }
+    free(idx);
+    free(count);
+    return got;
 }
 
-/* ---- phase 1 ------------------------------------------------------------------- */
-
-static int64_t *sample_rows(mipro *m, size_t total, size_t n, const int64_t *exclude, size_t nex)
+static size_t boot_mistakes(mipro *m, mistake *out, size_t want)
 {
-    /* n distinct rows of [0, total) not in exclude, by partial Fisher-Yates */
-    int64_t *all = xmalloc(total * sizeof(int64_t));
-    size_t k = 0;
-    for (size_t i = 0; i < total; i++) {
-        int skip = 0;
-        for (size_t e = 0; e < nex && !skip; e++)
-            skip = exclude[e] == (int64_t)i;
-        if (!skip)
-            all[k++] = (int64_t)i;
+    const char **q = xcalloc(m->nboot + 1, sizeof *q), **l = xcalloc(m->nboot + 1, sizeof *l);
+    const char **p = xcalloc(m->nboot + 1, sizeof *p);
+    double *rw = xcalloc(m->nboot + 1, sizeof *rw);
+    for (size_t i = 0; i < m->nboot; i++) {
+        q[i] = m->boot[i].query;
+        l[i] = m->boot[i].label;
+        p[i] = m->boot[i].predicted;
+        rw[i] = m->boot[i].ok ? m->boot[i].reward : NAN;
     }
-    if (n > k)
-        n = k;
+    size_t n = pick_mistakes(m, q, l, p, rw, m->nboot, out, want);
+    free(q);
+    free(l);
+    free(p);
+    free(rw);
+    return n;
+}
+
+/* Phase 1a: the initial prompt on the bootstrap rows. */
+static void bootstrap(mipro *m, const int64_t *rows, size_t n)
+{
+    if (!n)
+        return;
+    run_say(&m->r, "  Scoring the initial prompt on %zu training examples (demonstrations, mistakes)...\n", n);
+    prompt_spec *initial = xcalloc(1, sizeof *initial);
+    *initial = (prompt_spec){initial_instruction(m->r.cfg), 1, NULL, 0};
+    m->boot = xcalloc(n, sizeof *m->boot);
+    m->nboot = n;
+    for (size_t i = 0; i < n; i++)
+        m->boot[i] = (rollout_job){.row = rows[i], .split = 0, .prompt = initial};
+    double t = now_wall();
+    runner_rollouts(&m->r, m->boot, n, PHASE_BOOTSTRAP);
+    m->r.sp.phase_seconds[PHASE_BOOTSTRAP] += now_wall() - t;
+    size_t right = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t j = i + (size_t)(splitmix64(&m->rng) % (k - i));
-        int64_t t = all[i];
-        all[i] = all[j];
-        all[j] = t;
+        m->boot[i].prompt = NULL;
+        right += m->boot[i].ok && m->boot[i].reward >= 1.0;
     }
-    return all; /* the first n are the sample */
+    free(initial);
+    run_say(&m->r, "  - Initial prompt: %zu of %zu right on the bootstrap rows\n", right, n);
 }
 
-/* The rows of a split of total rows: the configured pool's seeds mapped to
- * rows when one is set, else `want` rows sampled outside exclude. */
-static int64_t *pool_rows(mipro *m, const seed_list *pool, size_t total, size_t want,
-                          const int64_t *exclude, size_t nex, size_t *n)
-{
-    if (!pool->set || !pool->n) {
-        *n = want;
-        return sample_rows(m, total, want, exclude, nex);
-    }
-    int64_t *rows = xcalloc(pool->n, sizeof(int64_t));
-    for (size_t i = 0; i < pool->n; i++)
-        rows[i] = (int64_t)dataset_seed_row(pool->v[i], total);
-    *n = pool->n;
-    return rows;
-}
-
-static char *clean_instruction(const char *s)
-{
-    while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '"' || *s == '`')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\t' || s[n - 1] == '"' || s[n - 1] == '`'))
-        n--;
-    return xstrndup(s, n);
-}
-
+/* Phase 1b: instruction proposals. Round 1 shows labelled examples; later
+ * rounds show the initial prompt's mistakes on the bootstrap rows. */
 static void propose_instructions(mipro *m)
 {
-    const mipro_config *c = m->cfg;
+    const mipro_config *c = m->r.cfg;
+    add_instruction(m, xstrdup(initial_instruction(c)));
     size_t rounds = (size_t)c->num_bootstrap_seeds, per = (size_t)c->num_instructions_per_module;
-    m->instr = xcalloc(1 + rounds * per, sizeof(char *));
-    m->instr[m->ninstr++] = xstrdup(initial_instruction(c));
-    if (!c->optimize_instructions || rounds == 0 || per == 0)
+    size_t total = c->optimize_instructions ? rounds * per : 0;
+    if ((long)total > m->r.plan.meta_boot)
+        total = (size_t)m->r.plan.meta_boot;
+    if (!total)
         return;
-    say(m, "  Generating instruction candidates...\n");
-    size_t total = rounds * per;
-    http_req *reqs = xcalloc(total, sizeof *reqs);
-    uint64_t *keys = xcalloc(total, sizeof *keys);
-    char **texts = xcalloc(total, sizeof(char *));
-    size_t nreq = 0;
-    size_t *map = xcalloc(total, sizeof *map);
-    for (size_t r = 0; r < rounds; r++) {
-        int64_t *rows = sample_rows(m, m->train_n, META_EXAMPLES, NULL, 0);
+    run_say(&m->r, "  Generating instruction candidates...\n");
+    meta_call *calls = xcalloc(total, sizeof *calls);
+    mistake mis[200];
+    size_t want = (size_t)c->meta_update_topk_failure;
+    for (size_t i = 0; i < total; i++) {
+        size_t round = i / per;
+        /* (the random-search baseline uses no feedback: examples only) */
+        int feedback = c->meta_update_enabled && strcmp(c->search, "tpe") == 0;
+        size_t nmis = round > 0 && feedback ? boot_mistakes(m, mis, want) : 0;
         demo ex[META_EXAMPLES] = {{0}};
-        if (fetch_examples(m, rows, META_EXAMPLES, ex) != 0) {
+        size_t nex = 0;
+        if (!nmis) {
+            int64_t *rows = sample_rows(m, m->r.train_n, META_EXAMPLES, NULL, 0);
+            if (runner_examples(&m->r, rows, META_EXAMPLES, ex) != 0) {
+                free(rows);
+                m->r.dead = 1;
+                break;
+            }
             free(rows);
-            m->dead = 1;
-            break;
+            nex = META_EXAMPLES;
         }
-        free(rows);
-        buf exs = {0};
-        for (size_t i = 0; i < META_EXAMPLES; i++) {
-            char *q = xstrdup(ex[i].query);
-            for (char *p = q; *p; p++)
-                if (*p == '\n' || *p == '\r')
-                    *p = ' ';
-            buf_printf(&exs, "Query: %s\nIntent: %s\n\n", q, ex[i].label);
-            free(q);
-            free(ex[i].query);
-            free(ex[i].label);
+        calls[i].system = xstrdup("You are an expert prompt engineer who writes instructions for language models.");
+        calls[i].user = meta_prompt(m, m->instr[0], NAN, 0, mis, nmis, ex, nex,
+                                    tips[i % B77_ARRAY_LEN(tips)], i % per + 1, per);
+        for (size_t k = 0; k < nex; k++) {
+            free(ex[k].query);
+            free(ex[k].label);
         }
-        for (size_t k = 0; k < per; k++) {
-            size_t idx = r * per + k;
-            const char *tip = tips[idx % B77_ARRAY_LEN(tips)];
-            char *user = xasprintf(
-                "Task: a language model reads one message from a bank's customer and must answer "
-                "with exactly one of 77 banking intent labels (for example card_arrival, "
-                "exchange_rate, top_up_failed).\n\nCurrent instruction:\n%s\n\nExamples from the "
-                "training data:\n%sTip: %s\n\nWrite one improved instruction for the classifier "
-                "(proposal %zu of %zu). Reply with the instruction text only.",
-                m->instr[0], exs.data, tip, k + 1, per);
-            json_t *body = json_pack(
-                "{s:s,s:[{s:s,s:s},{s:s,s:s}],s:f}", "model", m->meta_model, "messages", "role",
-                "system", "content",
-                "You are an expert prompt engineer who writes instructions for language models.",
-                "role", "user", "content", user, "temperature", 1.0);
-            free(user);
-            char *bs = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-            json_decref(body);
-            keys[idx] = fnv1a64(bs, strlen(bs), 0x6d657461ULL);
-            cached *hit = cache_get(m, keys[idx]);
-            if (hit && hit->text) {
-                texts[idx] = xstrdup(hit->text);
-                free(bs);
-                continue;
-            }
-            http_req *q = &reqs[nreq];
-            q->url = llmurl_normalize(m->meta_url);
-            q->body = bs;
-            q->headers = curl_slist_append(NULL, "Content-Type: application/json");
-            llm_keys lk = {getenv("OPENAI_API_KEY"), getenv("GROQ_API_KEY"), getenv("LLM_API_KEY")};
-            char *lines[2];
-            size_t nl = llmurl_auth_headers(q->url, &lk, NULL, lines);
-            for (size_t i = 0; i < nl; i++) {
-                q->headers = curl_slist_append(q->headers, lines[i]);
-                free(lines[i]);
-            }
-            map[nreq++] = idx;
-        }
-        buf_free(&exs);
     }
-    if (nreq)
-        http_run(m->multi, reqs, nreq, (int)m->cfg->max_concurrent, MAX_RETRIES, 120000, m->opts.stop, &m->hs);
-    m->meta_calls += (long)nreq;
-    for (size_t r = 0; r < nreq; r++) {
-        http_req *q = &reqs[r];
-        json_t *j = q->status == 200 ? json_loadb(q->reply.data, q->reply.len, 0, NULL) : NULL;
-        const char *content = json_string_value(json_object_get(
-            json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message"), "content"));
-        m->tokens += (long)json_integer_value(json_object_get(json_object_get(j, "usage"), "total_tokens"));
-        if (content) {
-            texts[map[r]] = clean_instruction(content);
-            cache_put(m, keys[map[r]], 0, 0, texts[map[r]], NULL, NULL);
-            log_result(m, keys[map[r]], 0, 0, texts[map[r]], NULL, NULL);
-        } else if (!(m->opts.stop && *m->opts.stop)) {
-            say(m, "  ! meta-model call failed (HTTP %ld): %s\n", q->status,
-                q->status ? "no content in the reply" : q->error);
-        }
-        json_decref(j);
-        http_req_free(q);
-    }
-    for (size_t r = 0; r < rounds; r++) {
+    double t = now_wall();
+    if (!m->r.dead)
+        runner_meta(&m->r, calls, total, PHASE_PROPOSE);
+    m->r.sp.phase_seconds[PHASE_PROPOSE] += now_wall() - t;
+    for (size_t r = 0; r * per < total; r++) {
         size_t added = 0;
-        for (size_t k = 0; k < per; k++) {
-            char *t = texts[r * per + k];
-            if (!t || !*t) {
-                free(t);
-                continue;
+        for (size_t k = r * per; k < (r + 1) * per && k < total; k++)
+            if (novel(m, calls[k].text)) {
+                add_instruction(m, calls[k].text);
+                calls[k].text = NULL;
+                added++;
             }
-            int dup = 0;
-            for (size_t i = 0; i < m->ninstr && !dup; i++)
-                dup = strcmp(m->instr[i], t) == 0;
-            if (dup) {
-                free(t);
-                continue;
-            }
-            m->instr[m->ninstr++] = t;
-            added++;
-        }
-        say(m, "  - Seed %zu/%zu: %zu instructions generated\n", r + 1, rounds, added);
-        event(m, json_pack("{s:s,s:I,s:I}", "event", "instructions", "round", (json_int_t)(r + 1),
-                           "generated", (json_int_t)added));
+        run_say(&m->r, "  - Seed %zu/%zu: %zu instructions generated%s\n", r + 1, rounds, added,
+                r > 0 && m->nboot && c->meta_update_enabled && strcmp(c->search, "tpe") == 0
+                    ? " (shown the initial prompt's mistakes)"
+                    : "");
+        run_event(&m->r, json_pack("{s:s,s:I,s:I}", "event", "instructions", "round",
+                                   (json_int_t)(r + 1), "generated", (json_int_t)added));
     }
-    say(m, "  Total instructions: %zu (%zu proposed + the initial one)\n", m->ninstr, m->ninstr - 1);
-    free(reqs);
-    free(keys);
-    free(texts);
-    free(map);
+    meta_calls_free(calls, total);
+    run_say(&m->r, "  Total instructions: %zu (%zu proposed + the initial one)\n", m->ninstr, m->ninstr - 1);
 }
 
-static void build_demos(mipro *m, int64_t *boot_rows, size_t nboot)
+/* Phase 1c: the demo pool and the candidate sets. */
+static void build_demos(mipro *m, const int64_t *boot_rows, size_t nboot, size_t nsets)
 {
-    const mipro_config *c = m->cfg;
+    const mipro_config *c = m->r.cfg;
     size_t want = (size_t)c->demo_pool_size;
     m->pool = xcalloc(want + nboot + 1, sizeof(demo));
-    m->sets = xcalloc(MAX_SETS, sizeof(demo_set));
-    if (!c->optimize_demos || c->num_demos == 0) {
-        m->sets[0].n = 0;
-        m->nsets = 1;
-        return;
-    }
-    say(m, "  Sampling demonstrations...\n");
-    /* Run the initial prompt on training rows; keep what it gets right. */
     m->sets[0].n = 0;
-    m->nsets = 1; /* template_for needs set 0 */
-    job *jobs = xcalloc(nboot ? nboot : 1, sizeof(job));
-    for (size_t i = 0; i < nboot; i++)
-        jobs[i] = (job){.seed = boot_rows[i], .split = 0, .instr = 0, .dset = 0};
-    run_jobs(m, jobs, nboot, &m->rollouts_boot);
-    for (size_t i = 0; i < nboot && m->npool < want; i++)
-        if (jobs[i].ok && jobs[i].reward >= c->few_shot_score_threshold && jobs[i].query) {
-            demo *d = &m->pool[m->npool++];
-            d->query = xstrdup(jobs[i].query);
-            d->label = xstrdup(jobs[i].label);
-            d->index = jobs[i].seed;
-            d->bootstrapped = 1;
-        }
-    m->nboot_ok = m->npool;
-    jobs_free(jobs, nboot);
-    say(m, "  - Initial prompt on %zu training examples: %zu correct (bootstrapped demos)\n", nboot,
-        m->nboot_ok);
-    /* Top up with labelled examples the bootstrap did not use. */
-    if (m->npool < want && !(m->opts.stop && *m->opts.stop)) {
-        size_t need = want - m->npool;
-        int64_t *rows = sample_rows(m, m->train_n, need, boot_rows, nboot);
-        if (fetch_examples(m, rows, need, m->pool + m->npool) == 0)
-            m->npool += need;
-        free(rows);
+    m->nsets = 1;
+    if (!c->optimize_demos || c->num_demos == 0)
+        return;
+    run_say(&m->r, "  Sampling demonstrations...\n");
+    /* bootstrapped: what the initial prompt got right; confused: the
+     * intents it got wrong, as labelled examples */
+    for (size_t i = 0; i < m->nboot && m->npool < want; i++) {
+        rollout_job *b = &m->boot[i];
+        if (!b->ok || !b->query || !b->label)
+            continue;
+        int right = b->reward >= c->few_shot_score_threshold;
+        if (!right && m->npool >= want / 2 + m->nboot_ok)
+            continue;
+        demo *d = &m->pool[m->npool++];
+        *d = (demo){xstrdup(b->query), xstrdup(b->label), b->row, right, !right};
+        m->nboot_ok += right;
     }
-    size_t nsets = (size_t)(c->num_bootstrap_seeds * c->num_instructions_per_module) + 1;
-    if (nsets < 6)
-        nsets = 6;
-    if (nsets > MAX_SETS)
-        nsets = MAX_SETS;
-    m->nsets = demos_build_sets(m->pool, m->npool, (size_t)c->num_demos, nsets, &m->rng, m->sets);
-    say(m, "  - Demo pool size: %zu (%zu bootstrapped, %zu labelled)\n", m->npool, m->nboot_ok,
-        m->npool - m->nboot_ok);
-    say(m, "  - Demo sets: %zu of %ld demos, plus the empty set\n", m->nsets - 1, c->num_demos);
-    event(m, json_pack("{s:s,s:I,s:I,s:I}", "event", "demos", "pool", (json_int_t)m->npool,
-                       "bootstrapped", (json_int_t)m->nboot_ok, "sets", (json_int_t)m->nsets));
+    if (m->npool < want && !run_stopped(&m->r)) {
+        size_t need = want - m->npool;
+        int64_t *exclude = xcalloc(nboot + m->val.n + 1, sizeof *exclude);
+        memcpy(exclude, boot_rows, nboot * sizeof *exclude);
+        memcpy(exclude + nboot, m->val.rows, m->val.n * sizeof *exclude);
+        int64_t *rows = sample_rows(m, m->r.train_n, need, exclude, nboot + m->val.n);
+        if (runner_examples(&m->r, rows, need, m->pool + m->npool) == 0)
+            m->npool += need;
+        else
+            m->r.dead = 1;
+        free(rows);
+        free(exclude);
+    }
+    m->nsets = demos_build_sets(m->pool, m->npool, (size_t)c->num_demos, nsets, &m->r.rng, m->sets);
+    size_t conf = 0;
+    for (size_t i = 0; i < m->npool; i++)
+        conf += m->pool[i].confused;
+    run_say(&m->r, "  - Demo pool size: %zu (%zu bootstrapped, %zu of intents the initial prompt "
+                   "confuses, %zu labelled)\n",
+            m->npool, m->nboot_ok, conf, m->npool - m->nboot_ok - conf);
+    run_say(&m->r, "  - Demo sets: %zu of 1 to %ld demos, plus the empty set\n", m->nsets - 1, c->num_demos);
+    run_event(&m->r, json_pack("{s:s,s:I,s:I,s:I}", "event", "demos", "pool", (json_int_t)m->npool,
+                               "bootstrapped", (json_int_t)m->nboot_ok, "sets", (json_int_t)m->nsets));
 }
 
 /* ---- phase 2 --------------------------------------------------------------------- */
 
-static double best_trial_score(const mipro *m)
+static double incumbent_score(const mipro *m)
 {
-    double b = -1;
-    for (size_t i = 0; i < m->ntrials; i++)
-        if (!isnan(m->trials[i].score) && m->trials[i].score > b)
-            b = m->trials[i].score;
-    return b;
+    return m->incumbent >= 0 ? val_mean(&m->combos[m->incumbent]->vs) : NAN;
 }
 
-static int out_of_time(const mipro *m)
+/* The rows of a combo not yet scored among idx[0..n). */
+static long unscored(const combo *c, const size_t *idx, size_t n)
 {
-    return now_wall() - m->t0 >= m->cfg->max_time_seconds;
+    long k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += isnan(c->vs.reward[idx[i]]);
+    return k;
 }
 
-static void search(mipro *m, int64_t *online, size_t nonline)
+static size_t *all_rows(const mipro *m)
 {
-    const mipro_config *c = m->cfg;
-    int choices[2] = {(int)m->ninstr, (int)m->nsets};
-    tpe_opts to = {.n_startup = (int)m->startup, .n_candidates = (int)c->tpe_n_candidates,
-                   .gamma = c->tpe_gamma, .prior_weight = c->tpe_prior_weight};
-    tpe *t = tpe_new(2, choices, &to, (uint64_t)m->seed);
-    m->trials = xcalloc((size_t)m->trials_planned + 1, sizeof(trial));
-    size_t cursor = 0;
-    say(m, "\nPhase 2: TPE Optimization\n");
-    say(m, "  Search space: %zu instructions x %zu demo sets; %ld trials of %ld train examples, "
-           "%ld at a time\n", m->ninstr, m->nsets, m->trials_planned, m->batch, m->parallel);
-    event(m, json_pack("{s:s,s:s}", "event", "phase", "name", "search"));
-    while ((long)m->ntrials < m->trials_planned) {
-        if (m->opts.stop && *m->opts.stop) {
-            m->termination = "interrupted";
-            break;
+    size_t *idx = xmalloc((m->val.n + 1) * sizeof *idx);
+    for (size_t i = 0; i < m->val.n; i++)
+        idx[i] = i;
+    return idx;
+}
+
+/* Scores combo ci on every validation row; 0, or -1 when the budget cannot
+ * pay for it. */
+static int score_full(mipro *m, int ci, int round, const char *kind)
+{
+    combo *c = m->combos[ci];
+    size_t *idx = all_rows(m);
+    long cost = unscored(c, idx, m->val.n);
+    if (cost > run_left(&m->r)) {
+        free(idx);
+        return -1;
+    }
+    const prompt_spec *ps = &c->ps;
+    val_scores *vs = &c->vs;
+    evaluate_val(&m->r, &m->val, &ps, &vs, 1, idx, m->val.n, PHASE_SEARCH);
+    free(idx);
+    if (!val_full(vs, m->val.n))
+        return -1; /* interrupted */
+    double s = val_mean(vs);
+    if (m->incumbent < 0 || s > incumbent_score(m))
+        m->incumbent = ci;
+    record(m, round, kind, c, m->val.n, s);
+    tell(m, c->instr, c->dset, s);
+    return 0;
+}
+
+static void say_full(mipro *m, int ci, const char *what)
+{
+    combo *c = m->combos[ci];
+    run_say(&m->r, "  %s: instruction %d, demo set %d: %.3f on all %zu validation examples%s\n", what,
+            c->instr, c->dset, val_mean(&c->vs), m->val.n,
+            ci == m->incumbent ? "  (the new best)" : "");
+    run_event(&m->r, json_pack("{s:s,s:i,s:i,s:s,s:I,s:f,s:b}", "event", "full_validation",
+                               "instruction", c->instr, "demo_set", c->dset, "split", "train", "n",
+                               (json_int_t)m->val.n, "score", val_mean(&c->vs), "best",
+                               ci == m->incumbent));
+}
+
+/* A failure-aware update: the incumbent's instruction, its score and its
+ * mistakes on validation rows go to the meta-model; the proposals are tried
+ * in the next round with the incumbent's demo set. */
+static void meta_update(mipro *m, int round)
+{
+    const mipro_config *c = m->r.cfg;
+    combo *inc = m->combos[m->incumbent];
+    size_t np = (size_t)c->meta_update_proposals;
+    long cost = (long)np * (1 + m->r.plan.batch);
+    if (cost > run_left(&m->r))
+        return;
+    mistake mis[200];
+    size_t nmis = pick_mistakes(m, (const char *const *)m->val.query, (const char *const *)m->val.label,
+                                (const char *const *)inc->vs.predicted, inc->vs.reward, m->val.n, mis,
+                                (size_t)c->meta_update_topk_failure);
+    if (!nmis)
+        return;
+    meta_call *calls = xcalloc(np, sizeof *calls);
+    for (size_t k = 0; k < np; k++) {
+        calls[k].system = xstrdup("You are an expert prompt engineer who writes instructions for language models.");
+        calls[k].user = meta_prompt(m, m->instr[inc->instr], val_mean(&inc->vs), m->val.n, mis, nmis,
+                                    NULL, 0, tips[(round + k) % B77_ARRAY_LEN(tips)], k + 1, np);
+    }
+    run_say(&m->r, "  Meta-model update: %zu proposals from the best instruction (%.3f) and %zu of its mistakes\n",
+            np, val_mean(&inc->vs), nmis);
+    runner_meta(&m->r, calls, np, PHASE_SEARCH);
+    size_t added = 0;
+    for (size_t k = 0; k < np; k++)
+        if (novel(m, calls[k].text) && m->npending < MAX_PER_ROUND) {
+            add_instruction(m, calls[k].text);
+            calls[k].text = NULL;
+            m->pending[m->npending][0] = (int)m->ninstr - 1;
+            m->pending[m->npending][1] = inc->dset;
+            m->npending++;
+            added++;
         }
-        if (out_of_time(m)) {
-            m->termination = "max_time_seconds";
-            break;
+    meta_calls_free(calls, np);
+    if (c->meta_update_keep_k > 0) { /* the best keep_k instructions stay, and the new ones */
+        double *best = xcalloc(m->ninstr, sizeof *best);
+        for (size_t i = 0; i < m->ninstr; i++)
+            best[i] = -1;
+        for (size_t i = 0; i < m->ncombos; i++)
+            if (m->combos[i]->vs.nscored && val_mean(&m->combos[i]->vs) > best[m->combos[i]->instr])
+                best[m->combos[i]->instr] = val_mean(&m->combos[i]->vs);
+        for (size_t i = 0; i + added < m->ninstr; i++) {
+            size_t better = 0;
+            for (size_t j = 0; j + added < m->ninstr; j++)
+                better += best[j] > best[i] || (best[j] == best[i] && j < i);
+            m->active[i] = better < (size_t)c->meta_update_keep_k || (int)i == inc->instr;
         }
-        if (m->rollouts_search + m->batch > m->budget_search) {
-            m->termination = "budget";
+        free(best);
+    }
+    if (added)
+        rebuild_tpe(m);
+    run_event(&m->r, json_pack("{s:s,s:I,s:I}", "event", "meta_update", "round", (json_int_t)round,
+                               "proposals", (json_int_t)added));
+}
+
+/* The next minibatch: batch validation rows, in a seeded order, cycling. */
+static void next_batch(mipro *m, size_t *idx, size_t batch)
+{
+    for (size_t i = 0; i < batch; i++) {
+        idx[i] = m->perm[m->cursor % m->val.n];
+        m->cursor++;
+    }
+}
+
+static int stop_reason(mipro *m)
+{
+    if (run_stopped(&m->r))
+        m->r.termination = "interrupted";
+    else if (m->r.dead)
+        m->r.termination = "task_app_unreachable";
+    else if (run_out_of_time(&m->r))
+        m->r.termination = "max_time_seconds";
+    else if (m->r.cfg->max_spend_usd > 0 && run_usd(&m->r) >= m->r.cfg->max_spend_usd)
+        m->r.termination = "max_spend_usd";
+    else if (!isnan(incumbent_score(m)) && incumbent_score(m) >= m->r.cfg->target_score)
+        m->r.termination = "target_score";
+    else
+        return 0;
+    return 1;
+}
+
+static void search(mipro *m)
+{
+    const mipro_config *c = m->r.cfg;
+    const budget_plan *p = &m->r.plan;
+    int random_search = strcmp(c->search, "random") == 0;
+    double t0 = now_wall();
+    run_say(&m->r, "\nPhase 2: %s\n", random_search ? "Random search (baseline)" : "TPE Optimization");
+    run_say(&m->r, "  Search space: %zu instructions x %zu demo sets; %ld rounds of up to %ld trials "
+                   "on %ld of %ld validation examples (train split, disjoint from the bootstrap and demos)\n",
+            m->ninstr, m->nsets, p->rounds, p->per_round, p->batch, p->val);
+    run_event(&m->r, json_pack("{s:s,s:s}", "event", "phase", "name", "search"));
+    rebuild_tpe(m);
+    /* the baseline: the initial prompt on every validation row */
+    m->baseline = -1;
+    combo_get(m, 0, 0, &m->baseline);
+    if (score_full(m, m->baseline, 0, "baseline") != 0) {
+        m->r.termination = run_stopped(&m->r) ? "interrupted" : "budget";
+        return;
+    }
+    say_full(m, m->baseline, "Baseline (the initial prompt)");
+    size_t *idx = xmalloc((size_t)(p->batch + 1) * sizeof *idx);
+    /* the planned rounds, and up to num_iterations while the budget lasts */
+    long rounds = p->rounds > c->num_iterations ? p->rounds : c->num_iterations;
+    for (int round = 1; round <= rounds || m->npending; round++) {
+        if (stop_reason(m))
             break;
-        }
-        if (m->dead)
-            break;
-        long k = m->parallel;
-        if (k > m->trials_planned - (long)m->ntrials)
-            k = m->trials_planned - (long)m->ntrials;
-        if (m->rollouts_search + k * m->batch > m->budget_search)
-            k = (m->budget_search - m->rollouts_search) / m->batch;
-        /* Suggest k points; the ones already suggested count as pending. */
-        int pts[64][2];
-        for (long i = 0; i < k; i++)
-            tpe_suggest(t, pts[i], &pts[0][0], (size_t)i);
-        job *jobs = xcalloc((size_t)(k * m->batch), sizeof(job));
-        for (long i = 0; i < k; i++)
-            for (long b = 0; b < m->batch; b++) {
-                jobs[i * m->batch + b] = (job){.seed = online[cursor % nonline], .split = 0,
-                                               .instr = pts[i][0], .dset = pts[i][1]};
-                cursor++;
-            }
-        double t1 = now_wall();
-        run_jobs(m, jobs, (size_t)(k * m->batch), &m->rollouts_search);
-        double secs = now_wall() - t1;
-        if (m->opts.stop && *m->opts.stop) {
-            jobs_free(jobs, (size_t)(k * m->batch));
-            m->termination = "interrupted";
-            break;
-        }
-        for (long i = 0; i < k; i++) {
-            trial *tr = &m->trials[m->ntrials];
-            tr->iteration = (int)m->ntrials + 1;
-            tr->instr = pts[i][0];
-            tr->dset = pts[i][1];
-            double sum = 0;
-            for (long b = 0; b < m->batch; b++) {
-                job *jb = &jobs[i * m->batch + b];
-                tr->n++;
-                if (jb->ok) {
-                    tr->ok++;
-                    sum += jb->reward;
+        next_batch(m, idx, (size_t)p->batch);
+        /* the candidates: pending proposals, else TPE's (or uniform) choices */
+        int pts[MAX_PER_ROUND][2];
+        size_t k = 0;
+        int forced = m->npending > 0;
+        if (forced) {
+            for (; k < m->npending; k++)
+                pts[k][0] = m->pending[k][0], pts[k][1] = m->pending[k][1];
+            m->npending = 0;
+        } else {
+            if (round > rounds)
+                break;
+            int tp[MAX_PER_ROUND][2];
+            for (long i = 0; i < p->per_round; i++) {
+                if (random_search) {
+                    tp[i][0] = (int)(splitmix64(&m->r.rng) % (uint64_t)m->tpe_ninstr);
+                    tp[i][1] = (int)(splitmix64(&m->r.rng) % (uint64_t)m->nsets);
+                } else {
+                    tpe_suggest(m->t, tp[i], &tp[0][0], (size_t)i);
                 }
+                pts[k][0] = m->tpe_instr[tp[i][0]];
+                pts[k][1] = tp[i][1];
+                k++;
             }
-            tr->score = tr->ok ? sum / tr->ok : NAN;
-            tr->seconds = secs;
-            tr->elapsed = now_wall() - m->t0;
-            if (!isnan(tr->score))
-                tpe_tell(t, pts[i], tr->score);
-            m->ntrials++;
-            double best = best_trial_score(m);
-            if (c->show_trial_results)
-                say(m, "  Iteration %d/%ld... score: %.2f  (instruction %d, demo set %d; %d/%d train)  "
-                       "best %.2f  [rollouts %ld/%ld, tokens %ld, %.1fs]\n",
-                    tr->iteration, m->trials_planned, isnan(tr->score) ? 0.0 : tr->score, tr->instr,
-                    tr->dset, tr->ok, tr->n, best, m->rollouts, c->budget, m->tokens,
-                    now_wall() - m->t0);
-            event(m, json_pack("{s:s,s:i,s:i,s:i,s:s,s:i,s:o,s:f,s:I,s:I}", "event", "trial",
-                               "iteration", tr->iteration, "instruction", tr->instr, "demo_set",
-                               tr->dset, "split", "train", "n", tr->ok, "score",
-                               isnan(tr->score) ? json_null() : json_real(tr->score), "best", best,
-                               "rollouts", (json_int_t)m->rollouts, "tokens", (json_int_t)m->tokens));
         }
-        jobs_free(jobs, (size_t)(k * m->batch));
-        if (best_trial_score(m) >= c->target_score) {
-            m->termination = "target_score";
+        /* what the budget pays for: fewer trials, or stop */
+        int ci[MAX_PER_ROUND];
+        long cost = 0;
+        size_t afford = 0;
+        long reserve = p->val - p->batch; /* the leader's full score */
+        for (size_t i = 0; i < k; i++) {
+            long cc = unscored(combo_get(m, pts[i][0], pts[i][1], &ci[i]), idx, (size_t)p->batch);
+            if (cost + cc + reserve > run_left(&m->r) && afford > 0)
+                break;
+            if (cost + cc > run_left(&m->r))
+                break;
+            cost += cc;
+            afford++;
+        }
+        if (!afford) {
+            m->r.termination = "budget";
             break;
         }
-    }
-    if (!m->termination)
-        m->termination = (long)m->ntrials >= m->trials_planned ? "num_iterations" : "budget";
-    tpe_free(t);
-}
-
-/* ---- held-out ------------------------------------------------------------------------ */
-
-struct agg {
-    int instr, dset;
-    double sum;
-    int n;
-    size_t first;
-};
-
-static int by_mean(const void *a, const void *b)
-{
-    const struct agg *x = a, *y = b;
-    double mx = x->n ? x->sum / x->n : -1, my = y->n ? y->sum / y->n : -1;
-    if (mx != my)
-        return mx > my ? -1 : 1;
-    if (x->n != y->n)
-        return x->n > y->n ? -1 : 1;
-    return x->first < y->first ? -1 : x->first > y->first;
-}
-
-static void evaluate_holdout(mipro *m, int64_t *test_rows, size_t ntest)
-{
-    const mipro_config *c = m->cfg;
-    struct agg *a = xcalloc(m->ntrials + 1, sizeof *a);
-    size_t na = 0;
-    for (size_t i = 0; i < m->ntrials; i++) {
-        trial *tr = &m->trials[i];
-        if (isnan(tr->score))
-            continue;
-        size_t j = 0;
-        while (j < na && !(a[j].instr == tr->instr && a[j].dset == tr->dset))
-            j++;
-        if (j == na)
-            a[na++] = (struct agg){tr->instr, tr->dset, 0, 0, i};
-        a[j].sum += tr->score * tr->ok;
-        a[j].n += tr->ok;
-    }
-    qsort(a, na, sizeof *a, by_mean);
-    size_t k = (size_t)c->top_k < na ? (size_t)c->top_k : na;
-    m->hold = xcalloc(k + 1, sizeof(holdout));
-    int initial_in = 0;
-    for (size_t i = 0; i < k; i++) {
-        m->hold[m->nhold++] = (holdout){a[i].instr, a[i].dset, a[i].instr == 0 && a[i].dset == 0,
-                                        a[i].sum / a[i].n, a[i].n, NAN, 0};
-        initial_in |= a[i].instr == 0 && a[i].dset == 0;
-    }
-    if (!initial_in)
-        m->hold[m->nhold++] = (holdout){0, 0, 1, NAN, 0, NAN, 0};
-    free(a);
-    say(m, "\nHeld-out evaluation: %zu candidates on %zu test examples each (never seen by the search)\n",
-        m->nhold, ntest);
-    job *jobs = xcalloc(m->nhold * ntest + 1, sizeof(job));
-    for (size_t h = 0; h < m->nhold; h++)
-        for (size_t i = 0; i < ntest; i++)
-            jobs[h * ntest + i] = (job){.seed = test_rows[i], .split = 1, .instr = m->hold[h].instr,
-                                        .dset = m->hold[h].dset};
-    run_jobs(m, jobs, m->nhold * ntest, &m->rollouts_holdout);
-    m->best = -1;
-    for (size_t h = 0; h < m->nhold; h++) {
-        double sum = 0;
-        int n = 0;
-        for (size_t i = 0; i < ntest; i++)
-            if (jobs[h * ntest + i].ok) {
-                sum += jobs[h * ntest + i].reward;
-                n++;
-            }
-        m->hold[h].n = n;
-        m->hold[h].score = n ? sum / n : NAN;
-        holdout *ho = &m->hold[h];
-        if (ho->is_initial && isnan(ho->search_mean))
-            say(m, "  initial prompt: %.3f on %d test examples\n", isnan(ho->score) ? 0.0 : ho->score, n);
-        else
-            say(m, "  #%zu instruction %d, demo set %d: %.3f on %d test examples (search: %.3f on %d train)%s\n",
-                h + 1, ho->instr, ho->dset, isnan(ho->score) ? 0.0 : ho->score, n, ho->search_mean,
-                ho->search_n, ho->is_initial ? " [the initial prompt]" : "");
-        event(m, json_pack("{s:s,s:i,s:i,s:b,s:s,s:i,s:o}", "event", "holdout", "instruction",
-                           ho->instr, "demo_set", ho->dset, "initial", ho->is_initial, "split",
-                           "test", "n", n, "score", isnan(ho->score) ? json_null() : json_real(ho->score)));
-        if (!isnan(ho->score) && (m->best < 0 || ho->score > m->hold[m->best].score))
-            m->best = (int)h;
-    }
-    jobs_free(jobs, m->nhold * ntest);
-}
-
-/* ---- results ---------------------------------------------------------------------------- */
-
-static json_t *demos_json(const mipro *m, int dset, int full)
-{
-    json_t *a = json_array();
-    const demo_set *s = &m->sets[dset];
-    for (size_t i = 0; i < s->n; i++) {
-        const demo *d = &m->pool[s->idx[i]];
-        json_t *o = json_pack("{s:s,s:s}", "query", d->query, "label", d->label);
-        if (full) {
-            json_object_set_new(o, "split", json_string("train"));
-            json_object_set_new(o, "index", json_integer((json_int_t)d->index));
-            json_object_set_new(o, "bootstrapped", json_boolean(d->bootstrapped));
+        k = afford;
+        const prompt_spec *ps[MAX_PER_ROUND];
+        val_scores *vs[MAX_PER_ROUND];
+        for (size_t i = 0; i < k; i++) {
+            ps[i] = &m->combos[ci[i]]->ps;
+            vs[i] = &m->combos[ci[i]]->vs;
         }
-        json_array_append_new(a, o);
-    }
-    return a;
-}
-
-static int write_json(mipro *m, const char *name, json_t *j)
-{
-    char *path = xasprintf("%s/%s", m->results, name);
-    int rc = json_dump_file(j, path, JSON_INDENT(2) | JSON_REAL_PRECISION(6) | JSON_PRESERVE_ORDER);
-    if (rc != 0)
-        fprintf(stderr, "mipro: cannot write %s\n", path);
-    free(path);
-    json_decref(j);
-    return rc;
-}
-
-static json_t *score_json(double v)
-{
-    return isnan(v) ? json_null() : json_real(v);
-}
-
-static void write_results(mipro *m, int64_t ntest)
-{
-    const mipro_config *c = m->cfg;
-    char finished[32];
-    iso_now(finished);
-    /* The result: the best held-out candidate; without a held-out phase
-     * (interrupted) the best searched combination, or the initial prompt. */
-    int instr = 0, dset = 0;
-    double hscore = NAN, initial_h = NAN;
-    int hn = 0;
-    for (size_t h = 0; h < m->nhold; h++)
-        if (m->hold[h].is_initial)
-            initial_h = m->hold[h].score;
-    if (m->best >= 0) {
-        instr = m->hold[m->best].instr;
-        dset = m->hold[m->best].dset;
-        hscore = m->hold[m->best].score;
-        hn = m->hold[m->best].n;
-    } else if (m->ntrials) {
-        double b = -1;
-        for (size_t i = 0; i < m->ntrials; i++)
-            if (!isnan(m->trials[i].score) && m->trials[i].score > b) {
-                b = m->trials[i].score;
-                instr = m->trials[i].instr;
-                dset = m->trials[i].dset;
+        evaluate_val(&m->r, &m->val, ps, vs, k, idx, (size_t)p->batch, PHASE_SEARCH);
+        if (run_stopped(&m->r) || m->r.dead)
+            continue; /* stop_reason ends the loop */
+        m->rounds = round;
+        int leader = -1;
+        double lead = -1;
+        for (size_t i = 0; i < k; i++) {
+            double s = val_mean_on(vs[i], idx, (size_t)p->batch);
+            record(m, round, "minibatch", m->combos[ci[i]], (size_t)p->batch, s);
+            if (!isnan(s))
+                tell(m, pts[i][0], pts[i][1], s);
+            if (!isnan(s) && s > lead && !val_full(vs[i], m->val.n)) {
+                lead = s;
+                leader = ci[i];
             }
-    }
-    if (!m->ninstr)
-        return;
-    json_t *tmpl = template_for(m, instr, dset);
-    write_json(m, "best_prompt.json",
-               json_pack("{s:{s:s,s:s},s:o,s:i,s:i,s:{s:s,s:I,s:o},s:{s:s,s:I,s:o},s:o}",
-                         "instruction", "role", "system", "content", m->instr[instr],
-                         "demonstrations", demos_json(m, dset, 0), "instruction_index", instr,
-                         "demo_set_index", dset, "heldout_score", "split", "test", "n",
-                         (json_int_t)hn, "score", score_json(hscore), "initial_heldout_score",
-                         "split", "test", "n", (json_int_t)ntest, "score", score_json(initial_h),
-                         "prompt_template", tmpl));
-    json_t *trials = json_array();
-    for (size_t i = 0; i < m->ntrials; i++) {
-        trial *t = &m->trials[i];
-        json_array_append_new(trials, json_pack("{s:i,s:i,s:i,s:s,s:i,s:i,s:o,s:f,s:f}", "iteration",
-                                                t->iteration, "instruction_index", t->instr,
-                                                "demo_set_index", t->dset, "split", "train",
-                                                "minibatch_size", t->n, "succeeded", t->ok, "score",
-                                                score_json(t->score), "time_s", t->seconds,
-                                                "elapsed_s", t->elapsed));
-    }
-    json_t *hold = json_array();
-    for (size_t h = 0; h < m->nhold; h++) {
-        holdout *ho = &m->hold[h];
-        json_array_append_new(hold, json_pack("{s:i,s:i,s:b,s:s,s:i,s:o,s:o,s:i}", "instruction_index",
-                                              ho->instr, "demo_set_index", ho->dset, "is_initial",
-                                              ho->is_initial, "split", "test", "n", ho->n, "score",
-                                              score_json(ho->score), "search_score",
-                                              score_json(ho->search_mean), "search_n", ho->search_n));
-    }
-    write_json(m, "score_history.json",
-               json_pack("{s:o,s:o,s:{s:s,s:I,s:o,s:o}}", "trials", trials, "heldout", hold,
-                         "final", "split", "test", "n", (json_int_t)hn, "best_score",
-                         score_json(hscore), "initial_score", score_json(initial_h)));
-    json_t *cfg = json_pack(
-        "{s:s,s:s,s:s,s:s,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:I,s:I,s:I,s:I,s:s,s:s,s:f,s:{s:f,s:I,s:I,s:f}}",
-        "task_app_url", m->task_url, "model", c->model, "inference_url", m->policy_url,
-        "results_folder", m->results, "budget", (json_int_t)c->budget, "max_time_seconds",
-        c->max_time_seconds, "target_score", c->target_score, "num_iterations",
-        (json_int_t)c->num_iterations, "top_k", (json_int_t)c->top_k, "num_bootstrap_seeds",
-        (json_int_t)c->num_bootstrap_seeds, "num_instructions_per_module",
-        (json_int_t)c->num_instructions_per_module, "num_demos", (json_int_t)c->num_demos,
-        "optimize_instructions", c->optimize_instructions, "optimize_demos", c->optimize_demos,
-        "batch_size", (json_int_t)m->batch, "max_concurrent", (json_int_t)c->max_concurrent,
-        "parallel_trials", (json_int_t)m->parallel, "holdout_size", (json_int_t)ntest,
-        "meta_model", m->meta_model, "meta_model_inference_url", m->meta_url,
-        "few_shot_score_threshold", c->few_shot_score_threshold, "tpe", "gamma", c->tpe_gamma,
-        "n_candidates", (json_int_t)c->tpe_n_candidates, "n_startup_trials",
-        (json_int_t)m->startup, "prior_weight", c->tpe_prior_weight);
-    write_json(m, "job_metadata.json",
-               json_pack("{s:s,s:s,s:I,s:o,s:s,s:s,s:f,s:s,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
-                         "job_id", m->job_id, "config_path", c->path, "seed", (json_int_t)m->seed,
-                         "config", cfg, "started_at", m->started_at, "finished_at", finished,
-                         "duration_s", now_wall() - m->t0, "termination_reason",
-                         m->termination ? m->termination : "unknown", "counts", "rollouts",
-                         (json_int_t)m->rollouts, "rollouts_bootstrap", (json_int_t)m->rollouts_boot,
-                         "rollouts_search", (json_int_t)m->rollouts_search, "rollouts_heldout",
-                         (json_int_t)m->rollouts_holdout, "rollouts_failed", (json_int_t)m->failed,
-                         "rollouts_reused_from_log", (json_int_t)m->reused, "llm_calls",
-                         (json_int_t)(m->rollouts - m->reused + m->meta_calls), "meta_model_calls",
-                         (json_int_t)m->meta_calls, "tokens", (json_int_t)m->tokens,
-                         "http_retries", (json_int_t)m->hs.retries, "trials",
-                         (json_int_t)m->ntrials));
-    write_json(m, "selected_demos.json",
-               json_pack("{s:i,s:o}", "demo_set_index", dset, "demonstrations", demos_json(m, dset, 1)));
-    /* trials.jsonl: one line per trial */
-    char *path = xasprintf("%s/trials.jsonl", m->results);
-    FILE *f = fopen(path, "w");
-    if (f) {
-        for (size_t i = 0; i < m->ntrials; i++) {
-            trial *t = &m->trials[i];
-            json_t *j = json_pack("{s:i,s:i,s:i,s:s,s:i,s:o,s:s,s:f}", "iteration", t->iteration,
-                                  "instruction_index", t->instr, "demo_set_index", t->dset, "split",
-                                  "train", "n", t->ok, "score", score_json(t->score), "instruction",
-                                  m->instr[t->instr], "elapsed_s", t->elapsed);
-            json_object_set_new(j, "demonstrations", demos_json(m, t->dset, 0));
-            char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
-            fprintf(f, "%s\n", s);
-            free(s);
-            json_decref(j);
+            if (c->show_trial_results)
+                run_say(&m->r, "  Iteration %d/%ld%s... score: %.2f  (instruction %d, demo set %d; "
+                               "%ld validation examples)  best %.3f  [spent %ld/%ld, %.1fs]\n",
+                        round, rounds, forced ? " (proposals)" : "", isnan(s) ? 0.0 : s,
+                        pts[i][0], pts[i][1], p->batch, incumbent_score(m), m->r.sp.spent,
+                        c->budget, now_wall() - m->r.t0);
+            run_event(&m->r, json_pack("{s:s,s:i,s:i,s:i,s:s,s:I,s:o,s:f,s:I}", "event", "trial",
+                                       "iteration", round, "instruction", pts[i][0], "demo_set",
+                                       pts[i][1], "split", "train", "n", (json_int_t)p->batch,
+                                       "score", score_json(s), "best", incumbent_score(m),
+                                       "rollouts", (json_int_t)m->r.sp.rollouts));
         }
-        fclose(f);
+        /* the leader, if it beats the incumbent on these rows, on all of them */
+        if (leader >= 0 && lead > val_mean_on(&m->combos[m->incumbent]->vs, idx, (size_t)p->batch)) {
+            if (score_full(m, leader, round, "full") == 0)
+                say_full(m, leader, "Full validation");
+        }
+        if (c->meta_update_enabled && !random_search && p->meta_every > 0 && !forced &&
+            round % p->meta_every == 0 && round < rounds && !stop_reason(m))
+            meta_update(m, round);
     }
-    free(path);
-}
-
-static void sparkline(mipro *m)
-{
-    static const char *bars[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
-    if (!m->ntrials)
-        return;
-    say(m, "Score progression (train minibatches): ");
-    for (size_t i = 0; i < m->ntrials; i++) {
-        double s = m->trials[i].score;
-        int b = isnan(s) ? 0 : (int)(s * 7.999);
-        say(m, "%s", bars[b < 0 ? 0 : b > 7 ? 7 : b]);
-    }
-    say(m, "\n");
+    free(idx);
+    if (!m->r.termination)
+        m->r.termination = m->rounds >= rounds ? "num_iterations" : "budget";
+    m->r.sp.phase_seconds[PHASE_SEARCH] += now_wall() - t0;
 }
 
 /* ---- the run ------------------------------------------------------------------------------ */
@@ -1093,235 +761,255 @@ static void free_all(mipro *m)
     for (size_t i = 0; i < m->ninstr; i++)
         free(m->instr[i]);
     free(m->instr);
+    free(m->active);
     for (size_t i = 0; i < m->npool; i++) {
         free(m->pool[i].query);
         free(m->pool[i].label);
     }
     free(m->pool);
-    free(m->sets);
+    rollout_jobs_free(m->boot, m->nboot);
+    for (size_t i = 0; i < m->ncombos; i++) {
+        val_scores_free(&m->combos[i]->vs, m->val.n);
+        free(m->combos[i]);
+    }
+    free(m->combos);
+    for (size_t i = 0; i < m->val.n; i++) {
+        free(m->val.query[i]);
+        free(m->val.label[i]);
+    }
+    free(m->val.query);
+    free(m->val.label);
+    free(m->val.rows);
+    free(m->perm);
+    free(m->obs);
     free(m->trials);
-    free(m->hold);
-    for (size_t i = 0; i < m->cache_cap; i++)
-        if (m->cache[i].used) {
-            free(m->cache[i].text);
-            free(m->cache[i].query);
-            free(m->cache[i].label);
-        }
-    free(m->cache);
-    if (m->log)
-        fclose(m->log);
-    free(m->task_url);
-    free(m->policy_url);
-    free(m->meta_url);
-    free(m->meta_model);
-    free(m->results);
-    if (m->multi)
-        curl_multi_cleanup(m->multi);
+    tpe_free(m->t);
+    free(m->tpe_instr);
+    free(m->test_rows);
+    if (m->have_hold)
+        holdout_result_free(&m->hold);
+    run_free(&m->r);
 }
 
-static char *trim_slash(const char *s)
+/* Reads the split sizes; 0, or -1 with the reason printed. */
+static int check_task_app(run *r)
 {
-    char *r = xstrdup(s);
-    size_t n = strlen(r);
-    while (n && r[n - 1] == '/')
-        r[--n] = '\0';
-    return r;
+    long status;
+    char err[400];
+    json_t *ti = runner_get(r, "/task_info", &status, err, sizeof err);
+    if (status == 0) {
+        fprintf(stderr, "mipro: cannot reach the task app at %s: %s\n"
+                        "hint: start it (make run, or bin/task-app) or fix task_app_url\n",
+                r->task_url, err);
+        json_decref(ti);
+        return -1;
+    }
+    if (status == 401 || status == 503) {
+        fprintf(stderr, "mipro: the task app at %s refused the request (HTTP %ld): %s\n"
+                        "hint: export ENVIRONMENT_API_KEY with the key the task app was started with\n",
+                r->task_url, status, json_string_value(json_object_get(ti, "detail")) ?: "");
+        json_decref(ti);
+        return -1;
+    }
+    json_t *sizes = json_object_get(json_object_get(ti, "taskset"), "sizes");
+    r->train_n = (size_t)json_integer_value(json_object_get(sizes, "train"));
+    r->test_n = (size_t)json_integer_value(json_object_get(sizes, "test"));
+    json_decref(ti);
+    if (status != 200 || r->train_n == 0 || r->test_n == 0) {
+        fprintf(stderr, "mipro: GET %s/task_info answered HTTP %ld without the split sizes\n",
+                r->task_url, status);
+        return -1;
+    }
+    return 0;
 }
 
-static char *provider_url(const char *provider)
+/* The winner: the best full validation score, unless it does not beat the
+ * initial prompt there at KEEP_P (one-sided), when the initial prompt is kept. */
+static void choose(mipro *m, run_outcome *o)
 {
-    if (provider && strcmp(provider, "groq") == 0)
-        return xstrdup("https://api.groq.com/openai/v1");
-    return xstrdup("https://api.openai.com/v1");
-}
-
-static int mkdir_p(const char *path)
-{
-    char *p = xstrdup(path);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            mkdir(p, 0755);
-            *s = '/';
-        }
-    int rc = mkdir(p, 0755);
-    free(p);
-    return rc == 0 || errno == EEXIST ? 0 : -1;
+    o->win_instr = 0;
+    o->win_dset = 0;
+    o->val_initial = m->baseline >= 0 ? val_mean(&m->combos[m->baseline]->vs) : NAN;
+    o->val_win = o->val_initial;
+    if (m->incumbent < 0 || m->incumbent == m->baseline) {
+        o->kept_initial = 1;
+        o->kept_reason = "no candidate scored higher on validation";
+        return;
+    }
+    combo *w = m->combos[m->incumbent], *b = m->combos[m->baseline];
+    o->val_cmp = val_compare(&w->vs, &b->vs, m->val.n);
+    double p1 = o->val_cmp.binary ? stats_mcnemar_one_sided(o->val_cmp.a_only, o->val_cmp.b_only)
+                                  : o->val_cmp.p / 2;
+    if (o->val_cmp.diff <= 0 || p1 >= KEEP_P) {
+        o->kept_initial = 1;
+        o->kept_reason = "the best candidate's lead over the initial prompt on validation is within noise";
+        return;
+    }
+    o->win_instr = w->instr;
+    o->win_dset = w->dset;
+    o->val_win = val_mean(&w->vs);
 }
 
 int mipro_run(const mipro_config *c, const mipro_opts *o)
 {
     mipro m = {0};
-    m.cfg = c;
-    m.opts = *o;
-    m.best = -1;
-    m.t0 = now_wall();
-    m.seed = o->seed_set ? o->seed : c->seed;
-    m.rng = (uint64_t)m.seed * 0x9e3779b97f4a7c15ULL + 0x6d6970726fULL;
-    iso_now(m.started_at);
-    snprintf(m.job_id, sizeof m.job_id, "mipro_banking77_%lld_s%ld", (long long)time(NULL), m.seed);
-    m.task_url = trim_slash(o->task_app_url ? o->task_app_url : c->task_app_url);
-    m.results = xstrdup(o->results_folder ? o->results_folder : c->results_folder);
-    m.policy_url = c->inference_url ? xstrdup(c->inference_url) : provider_url(c->provider);
-    m.meta_url = c->meta_model_inference_url ? xstrdup(c->meta_model_inference_url)
-                 : c->meta_model_provider   ? provider_url(c->meta_model_provider)
-                                            : xstrdup(m.policy_url);
-    m.meta_model = xstrdup(c->meta_model ? c->meta_model : c->model);
-    m.env_key = c->task_app_api_key ? c->task_app_api_key : getenv("ENVIRONMENT_API_KEY");
-    m.multi = curl_multi_init();
-    curl_multi_setopt(m.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->max_concurrent);
+    m.incumbent = m.baseline = -1;
+    run *r = &m.r;
+    run_init(r, c, o, "mipro");
     int rc = 1;
-
-    if (mkdir_p(m.results) != 0) {
-        fprintf(stderr, "mipro: cannot create the results folder %s: %s\n", m.results, strerror(errno));
+    if (mkdir_p(r->results) != 0) {
+        fprintf(stderr, "mipro: cannot create the results folder %s: %s\n", r->results, strerror(errno));
         goto out;
     }
-    char *logpath = xasprintf("%s/rollouts.jsonl", m.results);
-    if (o->resume)
-        load_log(&m, logpath);
-    m.log = fopen(logpath, o->resume ? "a" : "w");
+    char *logpath = xasprintf("%s/rollouts.jsonl", r->results);
+    int jrc = journal_open(&r->jr, logpath, o->resume);
+    if (jrc != 0)
+        fprintf(stderr, "mipro: cannot write %s: %s (--resume will not work)\n", logpath, strerror(errno));
     free(logpath);
+    if (o->resume)
+        run_say(r, "Resuming: %ld logged results will be reused, not called again\n", r->jr.loaded);
+    if (check_task_app(r) != 0)
+        goto out;
 
-    /* The task app must be up and accept our key before anything is spent. */
-    long status;
+    /* The plan, before anything is spent. */
+    budget_in bi = {
+        .budget = c->budget,
+        .holdout_budget = c->holdout_budget,
+        .train_n = r->train_n,
+        .test_n = r->test_n,
+        .bootstrap = (c->optimize_demos && c->num_demos > 0) || c->optimize_instructions,
+        .boot_n = c->bootstrap_train_seeds.set ? (long)c->bootstrap_train_seeds.n : -1,
+        .val_n = c->val_pool.set ? (long)c->val_pool.n : c->validation_size > 0 ? c->validation_size : -1,
+        .batch = c->batch_size,
+        .holdout_n = c->test_pool.set ? (long)c->test_pool.n : c->holdout_size,
+        .meta_boot = c->optimize_instructions ? c->num_bootstrap_seeds * c->num_instructions_per_module : 0,
+        .rounds = c->num_iterations,
+        .max_per_round = c->parallel_trials,
+        .meta_every = c->meta_update_enabled && strcmp(c->search, "tpe") == 0 && c->optimize_instructions
+                          ? c->meta_update_every : 0,
+        .meta_per_update = c->meta_update_proposals,
+    };
     char err[400];
-    json_t *ti = task_get(&m, "/task_info", &status, err, sizeof err);
-    if (status == 0) {
-        fprintf(stderr, "mipro: cannot reach the task app at %s: %s\n"
-                        "hint: start it (make run, or bin/task-app) or fix task_app_url\n", m.task_url, err);
-        json_decref(ti);
+    if (budget_plan_make(&bi, &r->plan, err, sizeof err) != 0) {
+        fprintf(stderr, "mipro: %s\nhint: raise termination_config.budget, or give the held-out "
+                        "phase its own holdout_budget\n", err);
         goto out;
     }
-    if (status == 401 || status == 503) {
-        fprintf(stderr, "mipro: the task app at %s refused the request (HTTP %ld): %s\n"
-                        "hint: export ENVIRONMENT_API_KEY with the key the task app was started with\n",
-                m.task_url, status, json_string_value(json_object_get(ti, "detail")) ?: "");
-        json_decref(ti);
-        goto out;
-    }
-    json_t *sizes = json_object_get(json_object_get(ti, "taskset"), "sizes");
-    m.train_n = (size_t)json_integer_value(json_object_get(sizes, "train"));
-    m.test_n = (size_t)json_integer_value(json_object_get(sizes, "test"));
-    json_decref(ti);
-    if (status != 200 || m.train_n == 0 || m.test_n == 0) {
-        fprintf(stderr, "mipro: GET %s/task_info answered HTTP %ld without the split sizes\n", m.task_url, status);
-        goto out;
-    }
-
-    /* The plan: bootstrap rollouts, then trials of `batch` train rows. */
-    size_t nboot = 0;
-    int64_t *boot_rows = NULL;
+    const budget_plan *p = &r->plan;
+    r->reserve = p->holdout_inside ? 2 * p->holdout : 0;
+    /* Rows: bootstrap, then validation (disjoint), then the demos' labelled
+     * examples outside both; held-out rows from the test split. */
+    size_t nboot = (size_t)p->boot;
+    int64_t *boot_rows;
     if (c->bootstrap_train_seeds.set) {
-        nboot = c->bootstrap_train_seeds.n;
         boot_rows = xcalloc(nboot + 1, sizeof(int64_t));
         for (size_t i = 0; i < nboot; i++)
-            boot_rows[i] = (int64_t)dataset_seed_row(c->bootstrap_train_seeds.v[i], m.train_n);
-    } else if (c->optimize_demos && c->num_demos > 0) {
-        nboot = (size_t)(c->budget / 5 > 50 ? 50 : c->budget / 5);
-        boot_rows = sample_rows(&m, m.train_n, nboot, NULL, 0);
+            boot_rows[i] = (int64_t)dataset_seed_row(c->bootstrap_train_seeds.v[i], r->train_n);
+    } else {
+        boot_rows = sample_rows(&m, r->train_n, nboot, NULL, 0);
     }
-    if ((long)nboot >= c->budget)
-        nboot = (size_t)(c->budget / 2);
-    m.budget_boot = (long)nboot;
-    m.budget_search = c->budget - m.budget_boot;
-    m.batch = c->batch_size > 0 ? c->batch_size : m.budget_search / c->num_iterations;
-    if (m.batch < 1)
-        m.batch = 1;
-    m.trials_planned = c->num_iterations;
-    if (m.trials_planned > m.budget_search / m.batch)
-        m.trials_planned = m.budget_search / m.batch;
-    m.parallel = c->parallel_trials > 0 ? c->parallel_trials : c->max_concurrent / m.batch;
-    if (m.parallel < 1)
-        m.parallel = 1;
-    if (m.parallel > 4 && c->parallel_trials <= 0)
-        m.parallel = 4; /* more would starve TPE of feedback */
-    if (m.parallel > 64)
-        m.parallel = 64;
-    m.startup = c->tpe_n_startup_trials >= 0 ? c->tpe_n_startup_trials
-                                             : (m.trials_planned / 3 > 10 ? 10 : m.trials_planned / 3);
-    if (m.startup < 2 && c->tpe_n_startup_trials < 0)
-        m.startup = 2;
-    /* Search minibatches come from train rows the bootstrap did not use. */
-    size_t nonline, ntest;
-    int64_t *online = pool_rows(&m, &c->online_pool, m.train_n, m.train_n - nboot, boot_rows,
-                                nboot, &nonline);
-    int64_t *test_rows = pool_rows(&m, &c->test_pool, m.test_n,
-                                   (size_t)c->holdout_size < m.test_n ? (size_t)c->holdout_size
-                                                                      : m.test_n,
-                                   NULL, 0, &ntest);
+    m.val.rows = pool_rows(&m, &c->val_pool, r->train_n, (size_t)p->val, boot_rows, nboot, &m.val.n);
+    if (!c->val_pool.set && c->online_pool.set && c->online_pool.n) { /* the SDK's name for it */
+        free(m.val.rows);
+        m.val.rows = pool_rows(&m, &c->online_pool, r->train_n, 0, NULL, 0, &m.val.n);
+        if ((long)m.val.n > p->val)
+            m.val.n = (size_t)p->val;
+    }
+    m.val.query = xcalloc(m.val.n + 1, sizeof(char *));
+    m.val.label = xcalloc(m.val.n + 1, sizeof(char *));
+    r->plan.val = (long)m.val.n;
+    if (r->plan.batch > r->plan.val)
+        r->plan.batch = r->plan.val;
+    m.perm = xmalloc((m.val.n + 1) * sizeof *m.perm);
+    for (size_t i = 0; i < m.val.n; i++)
+        m.perm[i] = i;
+    for (size_t i = m.val.n; i > 1; i--) {
+        size_t j = (size_t)(splitmix64(&r->rng) % i), t = m.perm[i - 1];
+        m.perm[i - 1] = m.perm[j];
+        m.perm[j] = t;
+    }
+    m.test_rows = pool_rows(&m, &c->test_pool, r->test_n, (size_t)p->holdout, NULL, 0, &m.ntest);
+    if ((long)m.ntest > p->holdout)
+        m.ntest = (size_t)p->holdout;
 
-    say(&m, LINE "\nMIPRO Prompt Optimization\n" LINE "\n");
-    say(&m, "Job ID: %s\nTask app: %s\nPolicy: %s at %s\nMeta-model: %s at %s\nSeed: %ld\n", m.job_id,
-        m.task_url, c->model, m.policy_url, m.meta_model, m.meta_url, m.seed);
-    say(&m, "Budget: %ld rollouts (%ld bootstrap + %ld search: %ld trials x %ld train examples); "
-            "then held-out: up to %ld candidates x %zu test examples\n",
-        c->budget, m.budget_boot, m.budget_search, m.trials_planned, m.batch, c->top_k + 1, ntest);
-    say(&m, "Status: running\n\nPhase 1: Bootstrap\n");
-    event(&m, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "event", "start", "job_id", m.job_id, "seed",
-                        (json_int_t)m.seed, "budget", (json_int_t)c->budget, "trials",
-                        (json_int_t)m.trials_planned, "batch", (json_int_t)m.batch));
+    run_say(r, LINE "\nMIPRO Prompt Optimization\n" LINE "\n");
+    run_say(r, "Job ID: %s\nTask app: %s\nPolicy: %s at %s\nMeta-model: %s at %s\nSeed: %ld\n",
+            r->job_id, r->task_url, c->model, r->policy_url, r->meta_model, r->meta_url, r->seed);
+    run_say(r, "Budget: %ld rollouts and meta-model calls in all. Plan: bootstrap %ld, proposals %ld, "
+               "search at most %ld (validation %ld train examples, minibatches of %ld, %ld rounds of up "
+               "to %ld trials%s), held-out 2 x %zu test examples%s\n",
+            c->budget, p->boot, p->meta_boot, p->search, p->val, p->batch, p->rounds, p->per_round,
+            p->meta_updates ? ", meta-model updates" : "", m.ntest,
+            p->holdout_inside ? "" : " (from holdout_budget)");
+    run_say(r, "Status: running\n\nPhase 1: Bootstrap\n");
+    run_event(r, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "event", "start", "job_id", r->job_id,
+                           "seed", (json_int_t)r->seed, "budget", (json_int_t)c->budget, "rounds",
+                           (json_int_t)p->rounds, "batch", (json_int_t)p->batch, "validation",
+                           (json_int_t)p->val, "holdout", (json_int_t)m.ntest));
 
-    propose_instructions(&m);
-    if (!m.dead && !(o->stop && *o->stop))
-        build_demos(&m, boot_rows, nboot);
-    if (!m.nsets) {
-        m.sets = m.sets ? m.sets : xcalloc(1, sizeof(demo_set));
+    bootstrap(&m, boot_rows, nboot);
+    if (!r->dead && !run_stopped(r))
+        propose_instructions(&m);
+    if (!m.ninstr)
+        add_instruction(&m, xstrdup(initial_instruction(c)));
+    long planned = p->rounds * p->per_round;
+    size_t nsets = planned / 2 < 4 ? 4 : planned / 2 > MAX_SETS ? MAX_SETS : (size_t)planned / 2;
+    if (!r->dead && !run_stopped(r))
+        build_demos(&m, boot_rows, nboot, nsets);
+    else
         m.nsets = 1;
-    }
-    if (!m.dead && !(o->stop && *o->stop)) {
-        say(&m, "  ✓ Bootstrap complete\n");
-        search(&m, online, nonline);
-    }
-    if (!m.dead && !(o->stop && *o->stop) && m.ntrials)
-        evaluate_holdout(&m, test_rows, ntest);
-    if (o->stop && *o->stop)
-        m.termination = "interrupted";
-    if (m.dead)
-        m.termination = "task_app_unreachable";
-    write_results(&m, (int64_t)ntest);
     free(boot_rows);
-    free(online);
-    free(test_rows);
-
-    if (m.dead) {
-        fprintf(stderr, "mipro: %s\nmipro: results so far are in %s\n", m.dead_msg[0] ? m.dead_msg : "the task app failed", m.results);
-        rc = 1;
+    if (!r->dead && !run_stopped(r)) {
+        run_say(r, "  ✓ Bootstrap complete\n");
+        search(&m);
+    }
+    run_outcome out = {0};
+    out.instr = m.instr;
+    out.ninstr = m.ninstr;
+    out.pool = m.pool;
+    out.sets = m.sets;
+    out.nsets = m.nsets;
+    out.nval = m.val.n;
+    out.val_rows = m.val.rows;
+    out.nval_rows = m.val.n;
+    out.val_initial = out.val_win = NAN;
+    if (m.baseline >= 0)
+        choose(&m, &out);
+    /* Phase 3: the winner and the initial prompt on the same test rows. */
+    if (!r->dead && !run_stopped(r) && m.baseline >= 0 && m.ntest) {
+        r->reserve = 0;
+        if (out.kept_initial)
+            run_say(r, "\nNo candidate beat the initial prompt on validation (%s): it is kept.\n",
+                    out.kept_reason);
+        run_say(r, "\nHeld-out evaluation: %s on %zu test examples (never seen by the search)\n",
+                out.kept_initial ? "the initial prompt" : "the winner and the initial prompt", m.ntest);
+        combo *w = m.combos[m.incumbent >= 0 && !out.kept_initial ? m.incumbent : m.baseline];
+        double t = now_wall();
+        evaluate_holdout(r, &w->ps, &m.combos[m.baseline]->ps, out.kept_initial, m.test_rows, m.ntest,
+                         &m.hold);
+        r->sp.phase_seconds[PHASE_HOLDOUT] += now_wall() - t;
+        m.have_hold = 1;
+        out.holdout = &m.hold;
+    }
+    if (run_stopped(r))
+        r->termination = "interrupted";
+    if (r->dead)
+        r->termination = "task_app_unreachable";
+    out.trials = m.trials;
+    out.ntrials = m.ntrials;
+    results_write(r, &out);
+    if (r->dead) {
+        fprintf(stderr, "mipro: %s\nmipro: results so far are in %s\n",
+                r->dead_msg[0] ? r->dead_msg : "the task app failed", r->results);
         goto out;
     }
-    if (o->stop && *o->stop) {
-        fprintf(stderr, "\nmipro: interrupted; results so far written to %s (resume with --resume)\n", m.results);
+    if (run_stopped(r)) {
+        fprintf(stderr, "\nmipro: interrupted; results so far written to %s (resume with --resume)\n",
+                r->results);
         rc = 130;
         goto out;
     }
-    double best = m.best >= 0 ? m.hold[m.best].score : NAN;
-    double initial = NAN;
-    for (size_t h = 0; h < m.nhold; h++)
-        if (m.hold[h].is_initial)
-            initial = m.hold[h].score;
-    int n = m.best >= 0 ? m.hold[m.best].n : 0;
-    if (m.opts.quiet && !m.opts.jsonl)
-        printf("best %.3f (test split, %d held-out examples; initial prompt %.3f); results in %s\n",
-               best, n, initial, m.results);
-    say(&m, "\n" LINE "\nOptimization Complete\n" LINE "\n");
-    say(&m, "Best Score: %.3f (test split, %d held-out examples; the initial prompt scores %.3f)\n",
-        best, n, initial);
-    say(&m, "Best candidate: instruction %d, demo set %d (%zu demos)\n",
-        m.best >= 0 ? m.hold[m.best].instr : 0, m.best >= 0 ? m.hold[m.best].dset : 0,
-        m.best >= 0 ? m.sets[m.hold[m.best].dset].n : 0);
-    say(&m, "Total Iterations: %zu (stopped by %s)\n", m.ntrials, m.termination);
-    say(&m, "Total Evaluations: %ld within the budget (%ld bootstrap + %ld search) + %ld held-out\n",
-        m.rollouts_boot + m.rollouts_search, m.rollouts_boot, m.rollouts_search, m.rollouts_holdout);
-    say(&m, "LLM calls: %ld rollouts%s + %ld meta-model; tokens: %ld; failed rollouts: %ld\n",
-        m.rollouts - m.reused, m.reused ? " (the rest reused from the log)" : "", m.meta_calls,
-        m.tokens, m.failed);
-    say(&m, "Time: %.1f s\n", now_wall() - m.t0);
-    if (c->show_curve)
-        sparkline(&m);
-    say(&m, "Results: %s\n", m.results);
-    event(&m, json_pack("{s:s,s:o,s:o,s:s,s:i,s:s,s:I,s:I}", "event", "done", "best_score",
-                        score_json(best), "initial_score", score_json(initial), "split", "test",
-                        "n", n, "termination_reason", m.termination, "rollouts",
-                        (json_int_t)m.rollouts, "tokens", (json_int_t)m.tokens));
+    results_summary(r, &out);
     rc = 0;
 out:
     free_all(&m);

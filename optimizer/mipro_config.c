@@ -40,11 +40,15 @@ static const struct field fields[] = {
     F("prompt_learning.policy.inference_url", K_STR, inference_url, 0, 0),
     F("prompt_learning.policy.temperature", K_FLOAT, temperature, 0, 2),
     F("prompt_learning.policy.max_completion_tokens", K_INT, max_completion_tokens, 1, 1e7),
+    F("prompt_learning.policy.usd_per_million_input_tokens", K_FLOAT, usd_per_mtok_input, 0, 1e6),
+    F("prompt_learning.policy.usd_per_million_output_tokens", K_FLOAT, usd_per_mtok_output, 0, 1e6),
     I("prompt_learning.policy.inference_mode"),
     T("prompt_learning.termination_config"),
     F("prompt_learning.termination_config.budget", K_INT, budget, 1, BIG),
     F("prompt_learning.termination_config.max_time_seconds", K_FLOAT, max_time_seconds, 0.001, BIG),
     F("prompt_learning.termination_config.target_score", K_FLOAT, target_score, 0, 1),
+    F("prompt_learning.termination_config.holdout_budget", K_INT, holdout_budget, 0, BIG),
+    F("prompt_learning.termination_config.max_spend_usd", K_FLOAT, max_spend_usd, 0, 1e9),
     T("prompt_learning.mipro"),
     F("prompt_learning.mipro.num_iterations", K_INT, num_iterations, 1, 1e6),
     F("prompt_learning.mipro.top_k", K_INT, top_k, 1, 1000),
@@ -56,7 +60,22 @@ static const struct field fields[] = {
     F("prompt_learning.mipro.batch_size", K_INT, batch_size, 1, 1e6),
     F("prompt_learning.mipro.max_concurrent", K_INT, max_concurrent, 1, 10000),
     F("prompt_learning.mipro.parallel_trials", K_INT, parallel_trials, 1, 64),
-    F("prompt_learning.mipro.holdout_size", K_INT, holdout_size, 1, 1e6),
+    F("prompt_learning.mipro.holdout_size", K_INT, holdout_size, 0, 1e6),
+    F("prompt_learning.mipro.validation_size", K_INT, validation_size, 0, 1e6),
+    F("prompt_learning.mipro.val_seeds", K_SEEDS, val_pool, 0, 0),
+    F("prompt_learning.mipro.validation_pool", K_SEEDS, val_pool, 0, 0),
+    F("prompt_learning.mipro.search", K_STR, search, 0, 0),
+    F("prompt_learning.mipro.meta_model_usd_per_million_input_tokens", K_FLOAT,
+      meta_usd_per_mtok_input, 0, 1e6),
+    F("prompt_learning.mipro.meta_model_usd_per_million_output_tokens", K_FLOAT,
+      meta_usd_per_mtok_output, 0, 1e6),
+    T("prompt_learning.mipro.meta_update"),
+    F("prompt_learning.mipro.meta_update.enabled", K_BOOL, meta_update_enabled, 0, 0),
+    F("prompt_learning.mipro.meta_update.every_iterations", K_INT, meta_update_every, 1, 1e6),
+    F("prompt_learning.mipro.meta_update.topk_failure", K_INT, meta_update_topk_failure, 1, 200),
+    F("prompt_learning.mipro.meta_update.keep_k", K_INT, meta_update_keep_k, 0, 1000),
+    F("prompt_learning.mipro.meta_update.proposals", K_INT, meta_update_proposals, 1, 64),
+    F("prompt_learning.mipro.meta_update.max_instruction_chars", K_INT, max_instruction_chars, 200, 1e6),
     F("prompt_learning.mipro.demo_pool_size", K_INT, demo_pool_size, 1, 1e5),
     F("prompt_learning.mipro.meta_model", K_STR, meta_model, 0, 0),
     F("prompt_learning.mipro.meta_model_provider", K_STR, meta_model_provider, 0, 0),
@@ -67,7 +86,6 @@ static const struct field fields[] = {
     F("prompt_learning.mipro.test_pool", K_SEEDS, test_pool, 0, 0),
     F("prompt_learning.mipro.seed", K_INT, seed, -BIG, BIG),
     I("prompt_learning.mipro.env_name"),
-    I("prompt_learning.mipro.val_seeds"),
     T("prompt_learning.mipro.tpe"),
     F("prompt_learning.mipro.tpe.gamma", K_FLOAT, tpe_gamma, 0.001, 1),
     F("prompt_learning.mipro.tpe.n_candidates", K_INT, tpe_n_candidates, 1, 10000),
@@ -309,7 +327,15 @@ static void set_defaults(mipro_config *c)
     c->optimize_instructions = 1;
     c->optimize_demos = 1;
     c->max_concurrent = 20;
-    c->holdout_size = 100;
+    c->holdout_size = 0;
+    c->holdout_budget = -1;
+    c->search = xstrdup("tpe");
+    c->meta_update_enabled = 1;
+    c->meta_update_every = 3;
+    c->meta_update_topk_failure = 12;
+    c->meta_update_keep_k = 0;
+    c->meta_update_proposals = 2;
+    c->max_instruction_chars = 1500;
     c->demo_pool_size = 50;
     c->few_shot_score_threshold = 1.0;
     c->tpe_gamma = 0.1;
@@ -335,6 +361,11 @@ int config_parse(const char *name, const char *text, size_t len, mipro_config *c
     struct ctx x = {name, c, err, errlen, warn};
     int rc = walk(&x, root, "");
     toml_free(root);
+    if (rc == 0 && strcmp(c->search, "tpe") != 0 && strcmp(c->search, "random") != 0) {
+        snprintf(err, errlen, "%s: prompt_learning.mipro.search: \"%s\" is not \"tpe\" or \"random\"",
+                 name, c->search);
+        rc = -1;
+    }
     if (rc == 0 && strcmp(c->algorithm, "mipro") != 0) {
         snprintf(err, errlen, "%s: prompt_learning.algorithm: \"%s\" is not supported here (only mipro)",
                  name, c->algorithm);
@@ -366,7 +397,8 @@ void config_free(mipro_config *c)
 {
     char **strs[] = {&c->path, &c->algorithm, &c->task_app_url, &c->task_app_api_key,
                      &c->results_folder, &c->provider, &c->model, &c->inference_url,
-                     &c->meta_model, &c->meta_model_provider, &c->meta_model_inference_url};
+                     &c->meta_model, &c->meta_model_provider, &c->meta_model_inference_url,
+                     &c->search};
     for (size_t i = 0; i < B77_ARRAY_LEN(strs); i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -374,6 +406,7 @@ void config_free(mipro_config *c)
     free(c->bootstrap_train_seeds.v);
     free(c->online_pool.v);
     free(c->test_pool.v);
+    free(c->val_pool.v);
     for (size_t i = 0; i < c->nsections; i++) {
         free(c->sections[i].role);
         free(c->sections[i].content);

@@ -35,10 +35,13 @@ typedef struct mipro_config {
     double temperature;
     int temperature_set;
     long max_completion_tokens;
+    double usd_per_mtok_input, usd_per_mtok_output; /* 0: not priced */
     /* [prompt_learning.termination_config] */
     long budget;
     double max_time_seconds;
-    double target_score;
+    double target_score;     /* compared with full validation scores only */
+    long holdout_budget;     /* -1: the held-out phase is paid from budget */
+    double max_spend_usd;    /* 0: no cap */
     /* [prompt_learning.mipro] */
     long num_iterations;
     long top_k;
@@ -50,7 +53,18 @@ typedef struct mipro_config {
     long batch_size;     /* 0: derived from the budget */
     long max_concurrent;
     long parallel_trials; /* 0: derived from max_concurrent */
-    long holdout_size;
+    long holdout_size;    /* test rows per prompt at the end; 0: planned from the budget */
+    long validation_size; /* validation rows carved from train; 0: planned */
+    seed_list val_pool;   /* the validation rows, when given */
+    char *search;         /* "tpe" or "random" (the baseline: uniform choices, no updates) */
+    double meta_usd_per_mtok_input, meta_usd_per_mtok_output;
+    /* [prompt_learning.mipro.meta_update]: failure-aware proposals */
+    int meta_update_enabled;
+    long meta_update_every;        /* search rounds between updates */
+    long meta_update_topk_failure; /* mistakes shown to the meta-model */
+    long meta_update_keep_k;       /* instructions kept in the search after an update; 0: all */
+    long meta_update_proposals;    /* new instructions per update */
+    long max_instruction_chars;    /* asked of the meta-model */
     long demo_pool_size;
     char *meta_model;
     char *meta_model_provider;

@@ -1,0 +1,48 @@
+/* results.h: what a finished (or interrupted) run leaves in its results
+ * folder, and the summary it prints. Shared by the optimizers: each fills a
+ * run_outcome from its own state. */
+#ifndef B77_RESULTS_H
+#define B77_RESULTS_H
+
+#include "evaluate.h"
+#include "run.h"
+
+/* One line of the search history. */
+typedef struct trial_rec {
+    int iteration; /* 1-based, in the order scored */
+    int round;     /* 0: the baseline */
+    const char *kind; /* "baseline", "minibatch", "full" */
+    int instr, dset;
+    size_t n;      /* rows */
+    double score;  /* mean reward over those rows */
+    double best;   /* the incumbent's full validation score after this trial */
+    double elapsed;
+    long spent;
+} trial_rec;
+
+typedef struct run_outcome {
+    char **instr;  /* candidate instructions (0: the initial one) */
+    size_t ninstr;
+    const demo *pool;
+    const demo_set *sets;
+    size_t nsets;
+    const trial_rec *trials;
+    size_t ntrials;
+    int win_instr, win_dset;
+    int kept_initial;        /* no candidate beat the initial prompt on validation */
+    const char *kept_reason;
+    double val_win, val_initial; /* full validation scores */
+    size_t nval;
+    stats_paired val_cmp;    /* winner against the initial prompt on validation */
+    const holdout_result *holdout; /* NULL when not reached */
+    const int64_t *val_rows;
+    size_t nval_rows;
+} run_outcome;
+
+/* Writes best_prompt.json, score_history.json, job_metadata.json,
+ * selected_demos.json and trials.jsonl. */
+void results_write(run *r, const run_outcome *o);
+/* The closing summary on stdout (and the last --jsonl event). */
+void results_summary(run *r, const run_outcome *o);
+
+#endif

@@ -1,0 +1,145 @@
+/* run.c: see run.h. */
+#include "run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static char *trim_slash(const char *s)
+{
+    char *r = xstrdup(s);
+    size_t n = strlen(r);
+    while (n && r[n - 1] == '/')
+        r[--n] = '\0';
+    return r;
+}
+
+static char *provider_url(const char *provider)
+{
+    if (provider && strcmp(provider, "groq") == 0)
+        return xstrdup("https://api.groq.com/openai/v1");
+    return xstrdup("https://api.openai.com/v1");
+}
+
+void iso_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+json_t *score_json(double v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
+
+int mkdir_p(const char *path)
+{
+    char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(p, 0755);
+            *s = '/';
+        }
+    int rc = mkdir(p, 0755);
+    free(p);
+    return rc == 0 || errno == EEXIST ? 0 : -1;
+}
+
+void run_init(run *r, const mipro_config *c, const mipro_opts *o, const char *algorithm)
+{
+    memset(r, 0, sizeof *r);
+    r->cfg = c;
+    r->opts = *o;
+    r->algorithm = algorithm;
+    r->t0 = now_wall();
+    r->seed = o->seed_set ? o->seed : c->seed;
+    r->rng = (uint64_t)r->seed * 0x9e3779b97f4a7c15ULL + 0x6d6970726fULL;
+    iso_now(r->started_at);
+    snprintf(r->job_id, sizeof r->job_id, "%s_banking77_%lld_s%ld", algorithm, (long long)time(NULL),
+             r->seed);
+    r->task_url = trim_slash(o->task_app_url ? o->task_app_url : c->task_app_url);
+    r->results = xstrdup(o->results_folder ? o->results_folder : c->results_folder);
+    r->policy_url = c->inference_url ? xstrdup(c->inference_url) : provider_url(c->provider);
+    r->meta_url = c->meta_model_inference_url ? xstrdup(c->meta_model_inference_url)
+                  : c->meta_model_provider   ? provider_url(c->meta_model_provider)
+                                             : xstrdup(r->policy_url);
+    r->meta_model = xstrdup(c->meta_model ? c->meta_model : c->model);
+    r->env_key = c->task_app_api_key ? c->task_app_api_key : getenv("ENVIRONMENT_API_KEY");
+    r->multi = curl_multi_init();
+    curl_multi_setopt(r->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->max_concurrent);
+}
+
+void run_free(run *r)
+{
+    journal_close(&r->jr);
+    free(r->task_url);
+    free(r->policy_url);
+    free(r->meta_url);
+    free(r->meta_model);
+    free(r->results);
+    if (r->multi)
+        curl_multi_cleanup(r->multi);
+}
+
+void run_say(run *r, const char *fmt, ...)
+{
+    if (r->opts.quiet || r->opts.jsonl)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
+
+void run_event(run *r, json_t *ev)
+{
+    if (r->opts.jsonl && ev) {
+        json_object_set_new(ev, "elapsed_s", json_real(now_wall() - r->t0));
+        json_object_set_new(ev, "spent", json_integer(r->sp.spent));
+        char *s = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        fflush(stdout);
+    }
+    json_decref(ev);
+}
+
+int run_stopped(const run *r)
+{
+    return r->opts.stop && *r->opts.stop;
+}
+
+int run_out_of_time(const run *r)
+{
+    return now_wall() - r->t0 >= r->cfg->max_time_seconds;
+}
+
+long run_left(const run *r)
+{
+    return r->cfg->budget - r->sp.spent - r->reserve;
+}
+
+void run_charge(run *r, enum phase ph, long n)
+{
+    r->sp.spent += n;
+    r->sp.by_phase[ph] += n;
+}
+
+double run_usd(const run *r)
+{
+    const mipro_config *c = r->cfg;
+    return ((double)r->sp.prompt_tokens * c->usd_per_mtok_input +
+            (double)r->sp.completion_tokens * c->usd_per_mtok_output +
+            (double)r->sp.meta_prompt_tokens * c->meta_usd_per_mtok_input +
+            (double)r->sp.meta_completion_tokens * c->meta_usd_per_mtok_output) / 1e6;
+}

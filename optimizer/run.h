@@ -1,0 +1,86 @@
+/* run.h: the state one optimization run shares between its parts (runner,
+ * evaluation, results, the algorithm): where to call, what was spent, how
+ * to report. Single-threaded: every part runs on the main thread; the only
+ * thing another context touches is *opts.stop, set by the SIGINT handler. */
+#ifndef B77_RUN_H
+#define B77_RUN_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdint.h>
+
+#include "budget.h"
+#include "client.h"
+#include "journal.h"
+#include "mipro.h"
+#include "mipro_config.h"
+#include "util.h"
+
+enum phase { PHASE_BOOTSTRAP, PHASE_PROPOSE, PHASE_SEARCH, PHASE_HOLDOUT, PHASE_COUNT };
+
+/* What the run has spent. `spent` is the bill counted against the budget:
+ * every rollout and meta-model call, replayed ones from the journal too (so
+ * a resumed run takes the same decisions); a result this process already
+ * has is free. */
+typedef struct spend {
+    long spent;
+    long by_phase[PHASE_COUNT];
+    long rollouts;          /* counted rollouts (new + replayed) */
+    long rollouts_replayed; /* taken from the journal of an earlier run */
+    long rollouts_failed;
+    long meta_calls, meta_replayed;
+    long prompt_tokens, completion_tokens;         /* the policy model's */
+    long meta_prompt_tokens, meta_completion_tokens;
+    double usd;             /* when prices are configured */
+    double phase_seconds[PHASE_COUNT];
+} spend;
+
+typedef struct run {
+    const mipro_config *cfg;
+    mipro_opts opts;
+    CURLM *multi;
+    char *task_url;
+    const char *env_key;
+    char *policy_url, *meta_url, *meta_model, *results;
+    uint64_t rng;
+    long seed;
+    double t0;
+    char job_id[80];
+    char started_at[32];
+    const char *algorithm; /* "mipro" */
+    const char *termination;
+    int dead; /* the task app stopped answering */
+    char dead_msg[400];
+    size_t train_n, test_n;
+    budget_plan plan;
+    long reserve; /* held back for the held-out phase while searching */
+    journal jr;
+    spend sp;
+    http_stats hs;
+} run;
+
+/* Sets up r from the config and options (URLs, seed, job id). */
+void run_init(run *r, const mipro_config *c, const mipro_opts *o, const char *algorithm);
+void run_free(run *r);
+
+/* Progress text (not with --quiet or --jsonl) and JSON-lines events (with
+ * --jsonl; ev is stolen). */
+void run_say(run *r, const char *fmt, ...) B77_PRINTF(2, 3);
+void run_event(run *r, json_t *ev);
+
+int run_stopped(const run *r);  /* Ctrl-C */
+int run_out_of_time(const run *r);
+/* What may still be spent now: the budget less what was spent and the
+ * held-out reserve. */
+long run_left(const run *r);
+/* Counts n units (rollouts or meta-model calls) against the budget. */
+void run_charge(run *r, enum phase ph, long n);
+/* The money spent so far, from the configured prices (0 without them). */
+double run_usd(const run *r);
+
+void iso_now(char out[32]);
+json_t *score_json(double v);
+int mkdir_p(const char *path);
+
+#endif
