@@ -13,6 +13,8 @@
  *               `batch` validation rows (the trials of a round share their
  *               rows); a round's leader that beats the incumbent on those
  *               rows is scored on all of them (planned: every other round);
+ *               more rounds than asked when even the most trials per round
+ *               leave budget over;
  *               every `meta_every` rounds a meta-model update of
  *               `meta_per_update` calls, whose proposals are tried in a
  *               round of their own

@@ -6,7 +6,7 @@
 #define HOLDOUT_MAX 500 /* planned held-out rows per prompt at most */
 #define BOOT_MAX 50
 #define VAL_MIN 20
-#define VAL_MAX 150
+#define VAL_MAX 300
 #define BATCH_MIN 10
 #define BATCH_MAX 35 /* DSPy's minibatch */
 #define PER_ROUND_MAX 8
@@ -24,7 +24,7 @@ static long min_l(long a, long b)
 long budget_search_cost(const budget_plan *p, long rounds, long per_round)
 {
     long full = p->val - p->batch; /* a leader's remaining validation rows */
-    long cost = p->val + rounds * per_round * p->batch + (rounds + 1) / 2 * full;
+    long cost = p->val + rounds * per_round * p->batch + rounds / 2 * full;
     if (p->meta_every > 0)
         cost += rounds / p->meta_every * (p->meta_per_update * (1 + p->batch) + full);
     return cost;
@@ -98,6 +98,11 @@ int budget_plan_make(const budget_in *in, budget_plan *p, char *err, size_t errl
             return -1;
         }
     }
+    /* a budget that pays for more than num_iterations rounds of the most
+     * trials: more rounds */
+    if (p->per_round == maxk)
+        while (budget_search_cost(p, rounds + 1, maxk) <= rest)
+            rounds++;
     p->rounds = rounds;
     p->meta_updates = p->meta_every > 0 ? rounds / p->meta_every : 0;
     p->search = rest;

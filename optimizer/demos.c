@@ -79,16 +79,18 @@ size_t demos_build_sets(const demo *pool, size_t npool, size_t k, size_t nsets, 
     }
     size_t made = 0;
     out[made++] = (demo_set){.n = 0}; /* zero-shot */
-    size_t tries = 0;
+    size_t tries = 0, misses = 0;
     while (made < nsets && k > 0 && npool > 0 && tries < nsets * 20) {
-        size_t size = 1 + (made - 1) % k;
+        /* sizes 1, 2, ... k in turn; repeated misses (a size's combinations
+         * used up) move on to the next size and drop the confused-first rule */
+        size_t size = 1 + (made - 1 + misses / 8) % k;
         if (size > npool)
             size = npool;
         demo_set s = {.n = 0};
         shuffle(conf, nc, rng);
         shuffle(boot, nb, rng);
         shuffle(lab, nl, rng);
-        size_t half = nc ? (size + 1) / 2 : 0;
+        size_t half = nc && misses < 4 ? (size + 1) / 2 : 0;
         fill(pool, &s, conf, nc, half);
         fill(pool, &s, boot, nb, size);
         fill(pool, &s, lab, nl, size);
@@ -97,12 +99,12 @@ size_t demos_build_sets(const demo *pool, size_t npool, size_t k, size_t nsets, 
         for (size_t j = 0; j < made && !dup; j++)
             dup = same_set(&s, &out[j]);
         tries++;
-        if (dup && tries < nsets * 10)
+        if (dup) {
+            misses++;
             continue;
-        if (!dup)
-            out[made++] = s;
-        else
-            break; /* the pool allows no more distinct sets */
+        }
+        misses = 0;
+        out[made++] = s;
     }
     free(conf);
     free(boot);

@@ -129,7 +129,7 @@ void results_write(run *r, const run_outcome *o)
                                    "initial_score", score_json(o->val_initial));
     json_object_set_new(validation, "comparison", paired_json(&o->val_cmp));
     json_t *best = json_pack(
-        "{s:{s:s,s:s},s:o,s:i,s:i,s:b,s:{s:s,s:I,s:o},s:{s:s,s:I,s:o},s:O,s:o}", "instruction",
+        "{s:{s:s,s:s},s:o,s:i,s:i,s:b,s:{s:s,s:I,s:o},s:{s:s,s:I,s:o},s:o,s:o}", "instruction",
         "role", "system", "content", o->instr[wi], "demonstrations", demos_json(o, wd, 0),
         "instruction_index", wi, "demo_set_index", wd, "kept_initial", o->kept_initial,
         "heldout_score", "split", "test", "n", (json_int_t)(h ? h->n : 0), "score",

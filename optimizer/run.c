@@ -131,7 +131,8 @@ long run_left(const run *r)
 
 void run_charge(run *r, enum phase ph, long n)
 {
-    r->sp.spent += n;
+    if (ph != PHASE_HOLDOUT || r->plan.holdout_inside)
+        r->sp.spent += n; /* else paid from holdout_budget */
     r->sp.by_phase[ph] += n;
 }
 

@@ -21,8 +21,8 @@ enum phase { PHASE_BOOTSTRAP, PHASE_PROPOSE, PHASE_SEARCH, PHASE_HOLDOUT, PHASE_
 
 /* What the run has spent. `spent` is the bill counted against the budget:
  * every rollout and meta-model call, replayed ones from the journal too (so
- * a resumed run takes the same decisions); a result this process already
- * has is free. */
+ * a resumed run takes the same decisions), the held-out phase unless it has
+ * a holdout_budget of its own; a result this process already has is free. */
 typedef struct spend {
     long spent;
     long by_phase[PHASE_COUNT];

@@ -90,30 +90,45 @@ TEST(config_errors_name_file_line_and_key)
 
 TEST(demo_sets_shapes)
 {
+    static const char *labels[] = {"a", "b", "c", "d", "e", "a", "b", "f", "g", "h"};
     demo pool[10];
     for (int i = 0; i < 10; i++)
-        pool[i] = (demo){.query = "q", .label = "l", .index = i, .bootstrapped = i < 4};
+        pool[i] = (demo){.query = "q", .label = (char *)labels[i], .index = i,
+                         .bootstrapped = i < 4, .confused = i >= 7};
     demo_set sets[13];
     uint64_t rng = 42;
-    size_t n = demos_build_sets(pool, 10, 2, 13, &rng, sets);
+    size_t n = demos_build_sets(pool, 10, 3, 13, &rng, sets);
     CHECK(n == 13);
     CHECK(sets[0].n == 0);
+    int sizes[4] = {0}, with_conf = 0;
     for (size_t i = 1; i < n; i++) {
-        CHECK(sets[i].n == 2);
-        CHECK(sets[i].idx[0] != sets[i].idx[1]);
+        CHECK(sets[i].n >= 1 && sets[i].n <= 3);
+        sizes[sets[i].n]++;
+        int conf = 0;
+        for (size_t a = 0; a < sets[i].n; a++) {
+            conf += pool[sets[i].idx[a]].confused;
+            for (size_t b = a + 1; b < sets[i].n; b++) /* spread across intents */
+                CHECK(strcmp(pool[sets[i].idx[a]].label, pool[sets[i].idx[b]].label) != 0);
+        }
+        with_conf += conf >= 1;
     }
-    /* set 1: labelled only; the others lead with bootstrapped demos */
-    CHECK(!pool[sets[1].idx[0]].bootstrapped && !pool[sets[1].idx[1]].bootstrapped);
-    CHECK(pool[sets[2].idx[0]].bootstrapped && pool[sets[2].idx[1]].bootstrapped);
-    /* no two sets alike */
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i + 1; j < n; j++)
-            CHECK(!((sets[i].idx[0] == sets[j].idx[0] && sets[i].idx[1] == sets[j].idx[1]) ||
-                    (sets[i].idx[0] == sets[j].idx[1] && sets[i].idx[1] == sets[j].idx[0])));
+    CHECK(sizes[1] == 4 && sizes[2] == 4 && sizes[3] == 4); /* sizes vary: 1, 2, 3, 1, ... */
+    CHECK(with_conf * 4 >= (int)(n - 1) * 3); /* confused intents in most sets */
+    for (size_t i = 1; i < n; i++) /* no two sets alike */
+        for (size_t j = i + 1; j < n; j++) {
+            int same = sets[i].n == sets[j].n;
+            for (size_t a = 0; a < sets[i].n && same; a++) {
+                int found = 0;
+                for (size_t b = 0; b < sets[j].n; b++)
+                    found |= sets[i].idx[a] == sets[j].idx[b];
+                same = found;
+            }
+            CHECK(!same);
+        }
     /* same rng seed, same sets */
     demo_set again[13];
     rng = 42;
-    demos_build_sets(pool, 10, 2, 13, &rng, again);
+    demos_build_sets(pool, 10, 3, 13, &rng, again);
     CHECK(memcmp(sets, again, sizeof sets) == 0);
     /* an empty pool gives only the empty set */
     CHECK(demos_build_sets(pool, 0, 2, 13, &rng, sets) == 1);

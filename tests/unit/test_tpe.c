@@ -33,13 +33,14 @@ TEST(tpe_density_by_hand)
     CHECK(near(exp(tpe_log_density(choices, 1, obs, 1, 1.0, &x1)), 0.5 * 0.6 + 0.5 / 3));
     CHECK(near(exp(tpe_log_density(choices, 1, obs, 1, 1.0, &x0)), 0.5 * 0.2 + 0.5 / 3));
     /* Two parameters (3 and 2 choices), observations (0,1) and (2,1), prior
-     * weight 2: K = 3; weights 1/4, 1/4, 2/4.
-     * kernel over 3: (1/3 + [c=j]) / (1 + 3/3) -> 2/3 at j, 1/6 elsewhere
-     * kernel over 2: (1/3 + [c=j]) / (1 + 2/3) -> 0.8 at j, 0.2 elsewhere */
+     * weight 2: K = 3; weights 1/4, 1/4, 2/4. Optuna's kernel puts
+     * prior_weight / K = 2/3 on every choice and 1 more on the observed one:
+     * kernel over 3: (2/3 + [c=j]) / (1 + 3 * 2/3) -> 5/9 at j, 2/9 elsewhere
+     * kernel over 2: (2/3 + [c=j]) / (1 + 2 * 2/3) -> 5/7 at j, 2/7 elsewhere */
     int ch2[2] = {3, 2};
     int obs2[4] = {0, 1, 2, 1};
     int x[2] = {0, 1};
-    double want = 0.25 * (2.0 / 3) * 0.8 + 0.25 * (1.0 / 6) * 0.8 + 0.5 * (1.0 / 3) * 0.5;
+    double want = 0.25 * (5.0 / 9) * (5.0 / 7) + 0.25 * (2.0 / 9) * (5.0 / 7) + 0.5 * (1.0 / 3) * 0.5;
     CHECK(near(exp(tpe_log_density(ch2, 2, obs2, 2, 2.0, x)), want));
     /* a density sums to one over the space */
     double sum = 0;
