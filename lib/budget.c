@@ -48,7 +48,8 @@ int budget_plan_make(const budget_in *in, budget_plan *p, char *err, size_t errl
     }
     p->holdout = min_l(p->holdout, test);
     long rest = b - (p->holdout_inside ? 2 * p->holdout : 0);
-    /* proposals: at most a quarter of what is left */
+    /* proposals: at most a quarter of what is left (fewer: taken
+     * round-robin over the rounds) */
     p->meta_boot = min_l(in->meta_boot, rest / 4);
     rest -= p->meta_boot;
     /* bootstrap */

@@ -392,10 +392,13 @@ static void propose_instructions(mipro *m)
         return;
     run_say(&m->r, "  Generating instruction candidates...\n");
     meta_call *calls = xcalloc(total, sizeof *calls);
+    size_t *round_of = xcalloc(total, sizeof *round_of);
     mistake mis[200];
     size_t want = (size_t)c->meta_update_topk_failure;
     for (size_t i = 0; i < total; i++) {
-        size_t round = i / per;
+        /* fewer than rounds x per: taken round-robin over the rounds */
+        size_t round = total < rounds * per ? i % rounds : i / per;
+        round_of[i] = round;
         /* (the random-search baseline uses no feedback: examples only) */
         int feedback = c->meta_update_enabled && strcmp(c->search, "tpe") == 0;
         size_t nmis = round > 0 && feedback ? boot_mistakes(m, mis, want) : 0;
@@ -413,7 +416,8 @@ static void propose_instructions(mipro *m)
         }
         calls[i].system = xstrdup("You are an expert prompt engineer who writes instructions for language models.");
         calls[i].user = meta_prompt(m, m->instr[0], NAN, 0, mis, nmis, ex, nex,
-                                    tips[i % B77_ARRAY_LEN(tips)], i % per + 1, per);
+                                    tips[i % B77_ARRAY_LEN(tips)],
+                                    (total < rounds * per ? i / rounds : i % per) + 1, per);
         for (size_t k = 0; k < nex; k++) {
             free(ex[k].query);
             free(ex[k].label);
@@ -423,14 +427,16 @@ static void propose_instructions(mipro *m)
     if (!m->r.dead)
         runner_meta(&m->r, calls, total, PHASE_PROPOSE);
     m->r.sp.phase_seconds[PHASE_PROPOSE] += now_wall() - t;
-    for (size_t r = 0; r * per < total; r++) {
-        size_t added = 0;
-        for (size_t k = r * per; k < (r + 1) * per && k < total; k++)
-            if (novel(m, calls[k].text)) {
+    for (size_t r = 0; r < rounds; r++) {
+        size_t added = 0, asked = 0;
+        for (size_t k = 0; k < total; k++)
+            if (round_of[k] == r && ++asked && novel(m, calls[k].text)) {
                 add_instruction(m, calls[k].text);
                 calls[k].text = NULL;
                 added++;
             }
+        if (!asked)
+            continue;
         run_say(&m->r, "  - Seed %zu/%zu: %zu instructions generated%s\n", r + 1, rounds, added,
                 r > 0 && m->nboot && c->meta_update_enabled && strcmp(c->search, "tpe") == 0
                     ? " (shown the initial prompt's mistakes)"
@@ -439,6 +445,7 @@ static void propose_instructions(mipro *m)
                                    (json_int_t)(r + 1), "generated", (json_int_t)added));
     }
     meta_calls_free(calls, total);
+    free(round_of);
     run_say(&m->r, "  Total instructions: %zu (%zu proposed + the initial one)\n", m->ninstr, m->ninstr - 1);
 }
 
@@ -727,12 +734,15 @@ static void search(mipro *m)
                 lead = s;
                 leader = ci[i];
             }
-            if (c->show_trial_results)
+            if (c->show_trial_results) {
+                double el = now_wall() - m->r.t0, sp = (double)m->r.sp.spent;
+                double eta = sp > 0 ? el / sp * (double)(p->total - m->r.sp.spent) : 0;
                 run_say(&m->r, "  Iteration %d/%ld%s... score: %.2f  (instruction %d, demo set %d; "
-                               "%ld validation examples)  best %.3f  [spent %ld/%ld, %.1fs]\n",
+                               "%ld validation examples)  best %.3f  [spent %ld/%ld, %.1fs, ETA %.0fs]\n",
                         round, rounds, forced ? " (proposals)" : "", isnan(s) ? 0.0 : s,
                         pts[i][0], pts[i][1], p->batch, incumbent_score(m), m->r.sp.spent,
-                        c->budget, now_wall() - m->r.t0);
+                        c->budget, el, eta > 0 ? eta : 0);
+            }
             run_event(&m->r, json_pack("{s:s,s:i,s:i,s:i,s:s,s:I,s:o,s:f,s:I}", "event", "trial",
                                        "iteration", round, "instruction", pts[i][0], "demo_set",
                                        pts[i][1], "split", "train", "n", (json_int_t)p->batch,
@@ -830,7 +840,9 @@ static void choose(mipro *m, run_outcome *o)
     o->win_instr = 0;
     o->win_dset = 0;
     o->val_initial = m->baseline >= 0 ? val_mean(&m->combos[m->baseline]->vs) : NAN;
-    o->val_win = o->val_initial;
+    o->val_win = o->val_best = o->val_initial;
+    if (m->incumbent >= 0)
+        o->val_best = val_mean(&m->combos[m->incumbent]->vs);
     if (m->incumbent < 0 || m->incumbent == m->baseline) {
         o->kept_initial = 1;
         o->kept_reason = "no candidate scored higher on validation";
@@ -972,7 +984,7 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
     out.nval = m.val.n;
     out.val_rows = m.val.rows;
     out.nval_rows = m.val.n;
-    out.val_initial = out.val_win = NAN;
+    out.val_initial = out.val_win = out.val_best = NAN;
     if (m.baseline >= 0)
         choose(&m, &out);
     /* Phase 3: the winner and the initial prompt on the same test rows. */

@@ -64,8 +64,8 @@ static int write_svg(const char *path, const json_t *trials, double best, double
         fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#999\" stroke-dasharray=\"2 4\"/>"
                    "<text x=\"%d\" y=\"%.1f\" fill=\"#666\">initial prompt, held-out test: %.3f</text>\n",
                 PAD, Y(initial), W - PAD, Y(initial), PAD + 4, Y(initial) + 14, initial);
-    fprintf(f, "<text x=\"%d\" y=\"44\" fill=\"#36c\">dots: train minibatch score of each trial; "
-               "green: best so far</text>\n</svg>\n", PAD);
+    fprintf(f, "<text x=\"%d\" y=\"44\" fill=\"#36c\">dots: each trial's score on validation rows "
+               "(minibatch or all); green: best so far</text>\n</svg>\n", PAD);
 #undef X
 #undef Y
     return fclose(f);
@@ -99,9 +99,24 @@ int report_run(const char *dir)
     printf("\nHeld-out score (%s split, %lld examples): best %.3f, initial prompt %.3f\n",
            json_string_value(json_object_get(fin, "split")) ? json_string_value(json_object_get(fin, "split")) : "test",
            (long long)json_integer_value(json_object_get(fin, "n")), b, ini);
+    json_t *cmp = json_object_get(fin, "comparison");
+    if (cmp)
+        printf("Gain %+.3f (95%% CI %+.3f to %+.3f), %s p = %.3g: %s\n",
+               num(json_object_get(cmp, "gain")), num(json_object_get(cmp, "ci95_low")),
+               num(json_object_get(cmp, "ci95_high")), json_string_value(json_object_get(cmp, "test")),
+               num(json_object_get(cmp, "p_value")),
+               json_is_true(json_object_get(cmp, "significant")) ? "significant at 5%" : "not significant at 5%");
+    if (json_is_true(json_object_get(best, "kept_initial")))
+        printf("The initial prompt was kept: %s\n",
+               json_string_value(json_object_get(best, "kept_initial_reason")) ?: "");
+    json_t *val = json_object_get(hist, "validation");
+    if (val)
+        printf("Validation (train split, %lld examples): best %.3f, initial prompt %.3f\n",
+               (long long)json_integer_value(json_object_get(val, "n")),
+               num(json_object_get(val, "best_score")), num(json_object_get(val, "initial_score")));
     json_t *trials = json_object_get(hist, "trials");
     static const char *bars[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
-    printf("Trial scores (train minibatches): ");
+    printf("Trial scores (validation rows; minibatch and full): ");
     for (size_t i = 0; i < json_array_size(trials); i++) {
         double s = num(json_object_get(json_array_get(trials, i), "score"));
         int k = isnan(s) ? 0 : (int)(s * 7.999);

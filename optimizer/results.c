@@ -124,9 +124,10 @@ void results_write(run *r, const run_outcome *o)
     for (size_t i = 0; i < o->sets[wd].n; i++)
         ptrs[i] = &o->pool[o->sets[wd].idx[i]];
     prompt_spec ps = {o->instr[wi], wi == 0, ptrs, o->sets[wd].n};
-    json_t *validation = json_pack("{s:s,s:I,s:o,s:o}", "split", "train", "n",
+    json_t *validation = json_pack("{s:s,s:I,s:o,s:o,s:o}", "split", "train", "n",
                                    (json_int_t)o->nval, "score", score_json(o->val_win),
-                                   "initial_score", score_json(o->val_initial));
+                                   "initial_score", score_json(o->val_initial), "best_candidate_score",
+                                   score_json(o->val_best));
     json_object_set_new(validation, "comparison", paired_json(&o->val_cmp));
     json_t *best = json_pack(
         "{s:{s:s,s:s},s:o,s:i,s:i,s:b,s:{s:s,s:I,s:o},s:{s:s,s:I,s:o},s:o,s:o}", "instruction",
@@ -239,8 +240,9 @@ void results_summary(run *r, const run_outcome *o)
                 sig ? "significant at 5%" : "not significant at 5%");
     else if (h)
         run_say(r, "Gain: none: the initial prompt is kept (%s)\n", o->kept_reason ? o->kept_reason : "");
-    run_say(r, "Validation (train split, %zu examples): winner %.3f, initial prompt %.3f\n", o->nval,
-            o->val_win, o->val_initial);
+    run_say(r, "Validation (train split, %zu examples): best candidate %.3f%s, initial prompt %.3f\n",
+            o->nval, o->val_best, o->kept_initial && o->val_best > o->val_initial ? " (within noise)" : "",
+            o->val_initial);
     run_say(r, "Best candidate: instruction %d, demo set %d (%zu demos)\n", o->win_instr, o->win_dset,
             o->sets[o->win_dset].n);
     run_say(r, "Total Iterations: %zu trials (stopped by %s)\n", o->ntrials, r->termination);

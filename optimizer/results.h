@@ -32,6 +32,7 @@ typedef struct run_outcome {
     int kept_initial;        /* no candidate beat the initial prompt on validation */
     const char *kept_reason;
     double val_win, val_initial; /* full validation scores */
+    double val_best;             /* the best candidate's, kept or not */
     size_t nval;
     stats_paired val_cmp;    /* winner against the initial prompt on validation */
     const holdout_result *holdout; /* NULL when not reached */

@@ -252,14 +252,14 @@ model = "$MODEL_NAME"
 inference_url = "$INFERENCE_URL"
 
 [prompt_learning.termination_config]
-budget = 100                 # most rollouts (prompt evaluations) in the search
+budget = 100                 # most rollouts + meta-model calls in the run, held-out included
 max_time_seconds = 1800
 target_score = 0.95          # stop early once reached
 
 [prompt_learning.mipro]
 # Optimization
-num_iterations = 10          # TPE optimization rounds
-top_k = 2                    # candidates re-scored on held-out data at the end
+num_iterations = 10          # search rounds (TPE)
+top_k = 2                    # (kept for the SDK; the winner is chosen on validation)
 
 # Bootstrap
 num_bootstrap_seeds = 3      # meta-model rounds
