@@ -98,6 +98,13 @@ stats_paired val_compare(const val_scores *a, const val_scores *b, size_t nval)
     return p;
 }
 
+int evaluate_beats(const val_scores *a, const val_scores *b, size_t nval, stats_paired *cmp)
+{
+    *cmp = val_compare(a, b, nval);
+    double p1 = cmp->binary ? stats_mcnemar_one_sided(cmp->a_only, cmp->b_only) : cmp->p / 2;
+    return cmp->diff > 0 && p1 < EVALUATE_KEEP_P;
+}
+
 void evaluate_holdout(run *r, const prompt_spec *winner, const prompt_spec *initial, int same,
                       const int64_t *rows, size_t n, holdout_result *out)
 {

@@ -40,6 +40,13 @@ void evaluate_val(run *r, valset *v, const prompt_spec *const *prompts, val_scor
 /* Paired comparison of a and b over the rows both have. */
 stats_paired val_compare(const val_scores *a, const val_scores *b, size_t nval);
 
+/* Whether a beats b on the validation rows both have, beyond noise: a
+ * higher mean and a one-sided p below EVALUATE_KEEP_P (exact McNemar for
+ * 0/1 rewards). cmp gets the comparison. The guard that keeps a small
+ * budget from replacing the initial prompt by a lucky candidate. */
+#define EVALUATE_KEEP_P 0.10
+int evaluate_beats(const val_scores *a, const val_scores *b, size_t nval, stats_paired *cmp);
+
 /* The held-out comparison: both prompts on the same test rows. */
 typedef struct holdout_result {
     size_t n;           /* rows both scored on */

@@ -19,7 +19,7 @@
 #include "budget.h"
 #include "dataset.h"
 #include "evaluate.h"
-#include "prompt.h"
+#include "proposer.h"
 #include "results.h"
 #include "run.h"
 #include "runner.h"
@@ -29,21 +29,7 @@
 #define META_EXAMPLES 16 /* training examples shown to a first-round proposal */
 #define MAX_SETS 64
 #define MAX_PER_ROUND 16
-#define KEEP_P 0.10 /* a winner must beat the initial prompt on validation at this level */
 #define LINE "========================================"
-
-static const char *const tips[] = {
-    "Be creative: try a fresh angle on the task.",
-    "Keep the instruction simple and clear.",
-    "Make the instruction descriptive: explain what distinguishes similar intents.",
-    "The stakes are high: make the instruction precise and unambiguous.",
-    "Give the model a persona that fits the task.",
-};
-
-/* A mistake of a prompt: the example, the right and the given intent. */
-typedef struct mistake {
-    const char *query, *label, *predicted; /* borrowed */
-} mistake;
 
 /* A scored (instruction, demo set) pair. */
 typedef struct combo {
@@ -199,143 +185,7 @@ static void rebuild_tpe(mipro *m)
 
 /* ---- phase 1 ------------------------------------------------------------------- */
 
-/* n distinct rows of [0, total) not in exclude (nex sorted or not), by
- * partial Fisher-Yates; the first n of the returned array. */
-static int64_t *sample_rows(mipro *m, size_t total, size_t n, const int64_t *exclude, size_t nex)
-{
-    unsigned char *skip = xcalloc(total + 1, 1);
-    for (size_t e = 0; e < nex; e++)
-        if (exclude[e] >= 0 && (size_t)exclude[e] < total)
-            skip[exclude[e]] = 1;
-    int64_t *all = xmalloc((total + 1) * sizeof(int64_t));
-    size_t k = 0;
-    for (size_t i = 0; i < total; i++)
-        if (!skip[i])
-            all[k++] = (int64_t)i;
-    free(skip);
-    if (n > k)
-        n = k;
-    for (size_t i = 0; i < n; i++) {
-        size_t j = i + (size_t)(splitmix64(&m->r.rng) % (k - i));
-        int64_t t = all[i];
-        all[i] = all[j];
-        all[j] = t;
-    }
-    return all;
-}
-
-static int64_t *pool_rows(mipro *m, const seed_list *pool, size_t total, size_t want,
-                          const int64_t *exclude, size_t nex, size_t *n)
-{
-    if (!pool->set || !pool->n) {
-        int64_t *rows = sample_rows(m, total, want, exclude, nex);
-        *n = want < total - (nex < total ? nex : total) ? want : total - (nex < total ? nex : total);
-        return rows;
-    }
-    int64_t *rows = xcalloc(pool->n, sizeof(int64_t));
-    for (size_t i = 0; i < pool->n; i++)
-        rows[i] = (int64_t)dataset_seed_row(pool->v[i], total);
-    *n = pool->n;
-    return rows;
-}
-
-static const char *initial_instruction(const mipro_config *c)
-{
-    for (size_t i = 0; i < c->nsections; i++)
-        if (strcmp(c->sections[i].role, "system") == 0)
-            return c->sections[i].content;
-    return PROMPT_DEFAULT_SYSTEM;
-}
-
-static void one_line(buf *b, const char *s)
-{
-    for (; *s; s++)
-        buf_putc(b, *s == '\n' || *s == '\r' ? ' ' : *s);
-}
-
-/* The meta-prompt: the task, the current instruction (and its score), then
- * mistakes when there are any, else labelled examples. */
-static char *meta_prompt(const mipro *m, const char *current, double score, size_t nscore,
-                         const mistake *mis, size_t nmis, const demo *ex, size_t nex,
-                         const char *tip, size_t k, size_t of)
-{
-    buf b = {0};
-    buf_puts(&b, "Task: a language model reads one message from a bank's customer and must answer "
-                 "with exactly one of 77 banking intent labels (for example card_arrival, "
-                 "exchange_rate, top_up_failed).\n\nCurrent instruction:\n");
-    one_line(&b, current);
-    buf_puts(&b, "\n\n");
-    if (!isnan(score))
-        buf_printf(&b, "Its accuracy: %.3f on %zu validation examples.\n\n", score, nscore);
-    if (nmis) {
-        buf_puts(&b, "Mistakes it makes on training examples (the customer's query, the intent it "
-                     "should have chosen, the intent the model chose):\n\n");
-        for (size_t i = 0; i < nmis; i++) {
-            buf_puts(&b, "Query: ");
-            one_line(&b, mis[i].query);
-            buf_printf(&b, "\nExpected intent: %s\nPredicted intent: %s\n\n", mis[i].label,
-                       mis[i].predicted);
-        }
-    } else {
-        buf_puts(&b, "Examples from the training data:\n\n");
-        for (size_t i = 0; i < nex; i++) {
-            buf_puts(&b, "Query: ");
-            one_line(&b, ex[i].query);
-            buf_printf(&b, "\nIntent: %s\n\n", ex[i].label);
-        }
-    }
-    buf_printf(&b, "Tip: %s\n\n", tip);
-    buf_printf(&b,
-               "Write one improved instruction for the classifier (proposal %zu of %zu).%s Keep what "
-               "already works in the current instruction, and keep the whole instruction under %ld "
-               "characters. Reply with the instruction text only.",
-               k, of,
-               nmis ? " For each mistake, explain how the expected intent differs from the one it "
-                      "was mistaken for."
-                    : "",
-               m->r.cfg->max_instruction_chars);
-    return buf_steal(&b);
-}
-
-/* Up to want mistakes, one per (expected, predicted) pair, the most frequent
- * pairs first (ties: a seeded shuffle); from scores[i] over the rows. */
-static size_t pick_mistakes(mipro *m, const char *const *query, const char *const *label,
-                            const char *const *pred, const double *reward, size_t n, mistake *out,
-                            size_t want)
-{
-    size_t *idx = xmalloc((n + 1) * sizeof *idx), k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(reward[i]) && reward[i] < 1.0 && query[i] && label[i] && pred[i] && *pred[i])
-            idx[k++] = i;
-    for (size_t i = k; i > 1; i--) {
-        size_t j = (size_t)(splitmix64(&m->r.rng) % i), t = idx[i - 1];
-        idx[i - 1] = idx[j];
-        idx[j] = t;
-    }
-    size_t *count = xcalloc(k + 1, sizeof *count);
-    for (size_t a = 0; a < k; a++)
-        for (size_t b = 0; b < k; b++)
-            count[a] += strcmp(label[idx[a]], label[idx[b]]) == 0 && strcmp(pred[idx[a]], pred[idx[b]]) == 0;
-    size_t got = 0;
-    while (got < want) {
-        size_t best = (size_t)-1;
-        for (size_t a = 0; a < k; a++)
-            if (count[a] && (best == (size_t)-1 || count[a] > count[best]))
-                best = a;
-        if (best == (size_t)-1)
-            break;
-        size_t i = idx[best];
-        out[got++] = (mistake){query[i], label[i], pred[i]};
-        for (size_t a = 0; a < k; a++) /* one per pair */
-            if (strcmp(label[idx[a]], label[i]) == 0 && strcmp(pred[idx[a]], pred[i]) == 0)
-                count[a] = 0;
-    }
-    free(idx);
-    free(count);
-    return got;
-}
-
-static size_t boot_mistakes(mipro *m, mistake *out, size_t want)
+static size_t boot_mistakes(mipro *m, feedback *out, size_t want)
 {
     const char **q = xcalloc(m->nboot + 1, sizeof *q), **l = xcalloc(m->nboot + 1, sizeof *l);
     const char **p = xcalloc(m->nboot + 1, sizeof *p);
@@ -346,7 +196,7 @@ static size_t boot_mistakes(mipro *m, mistake *out, size_t want)
         p[i] = m->boot[i].predicted;
         rw[i] = m->boot[i].ok ? m->boot[i].reward : NAN;
     }
-    size_t n = pick_mistakes(m, q, l, p, rw, m->nboot, out, want);
+    size_t n = proposer_mistakes(&m->r.rng, q, l, p, rw, m->nboot, out, want);
     free(q);
     free(l);
     free(p);
@@ -361,7 +211,7 @@ static void bootstrap(mipro *m, const int64_t *rows, size_t n)
         return;
     run_say(&m->r, "  Scoring the initial prompt on %zu training examples (demonstrations, mistakes)...\n", n);
     prompt_spec *initial = xcalloc(1, sizeof *initial);
-    *initial = (prompt_spec){initial_instruction(m->r.cfg), 1, NULL, 0};
+    *initial = (prompt_spec){run_initial_instruction(m->r.cfg), 1, NULL, 0};
     m->boot = xcalloc(n, sizeof *m->boot);
     m->nboot = n;
     for (size_t i = 0; i < n; i++)
@@ -383,7 +233,7 @@ static void bootstrap(mipro *m, const int64_t *rows, size_t n)
 static void propose_instructions(mipro *m)
 {
     const mipro_config *c = m->r.cfg;
-    add_instruction(m, xstrdup(initial_instruction(c)));
+    add_instruction(m, xstrdup(run_initial_instruction(c)));
     size_t rounds = (size_t)c->num_bootstrap_seeds, per = (size_t)c->num_instructions_per_module;
     size_t total = c->optimize_instructions ? rounds * per : 0;
     if ((long)total > m->r.plan.meta_boot)
@@ -393,19 +243,19 @@ static void propose_instructions(mipro *m)
     run_say(&m->r, "  Generating instruction candidates...\n");
     meta_call *calls = xcalloc(total, sizeof *calls);
     size_t *round_of = xcalloc(total, sizeof *round_of);
-    mistake mis[200];
+    feedback mis[200];
     size_t want = (size_t)c->meta_update_topk_failure;
     for (size_t i = 0; i < total; i++) {
         /* fewer than rounds x per: taken round-robin over the rounds */
         size_t round = total < rounds * per ? i % rounds : i / per;
         round_of[i] = round;
         /* (the random-search baseline uses no feedback: examples only) */
-        int feedback = c->meta_update_enabled && strcmp(c->search, "tpe") == 0;
-        size_t nmis = round > 0 && feedback ? boot_mistakes(m, mis, want) : 0;
+        int with_mistakes = c->meta_update_enabled && strcmp(c->search, "tpe") == 0;
+        size_t nmis = round > 0 && with_mistakes ? boot_mistakes(m, mis, want) : 0;
         demo ex[META_EXAMPLES] = {{0}};
         size_t nex = 0;
         if (!nmis) {
-            int64_t *rows = sample_rows(m, m->r.train_n, META_EXAMPLES, NULL, 0);
+            int64_t *rows = run_sample_rows(&m->r, m->r.train_n, META_EXAMPLES, NULL, 0);
             if (runner_examples(&m->r, rows, META_EXAMPLES, ex) != 0) {
                 free(rows);
                 m->r.dead = 1;
@@ -414,9 +264,9 @@ static void propose_instructions(mipro *m)
             free(rows);
             nex = META_EXAMPLES;
         }
-        calls[i].system = xstrdup("You are an expert prompt engineer who writes instructions for language models.");
-        calls[i].user = meta_prompt(m, m->instr[0], NAN, 0, mis, nmis, ex, nex,
-                                    tips[i % B77_ARRAY_LEN(tips)],
+        calls[i].system = xstrdup(proposer_system);
+        calls[i].user = proposer_prompt(m->r.cfg, m->instr[0], NAN, 0, mis, nmis, ex, nex,
+                                    proposer_tip(i),
                                     (total < rounds * per ? i / rounds : i % per) + 1, per);
         for (size_t k = 0; k < nex; k++) {
             free(ex[k].query);
@@ -478,7 +328,7 @@ static void build_demos(mipro *m, const int64_t *boot_rows, size_t nboot, size_t
         int64_t *exclude = xcalloc(nboot + m->val.n + 1, sizeof *exclude);
         memcpy(exclude, boot_rows, nboot * sizeof *exclude);
         memcpy(exclude + nboot, m->val.rows, m->val.n * sizeof *exclude);
-        int64_t *rows = sample_rows(m, m->r.train_n, need, exclude, nboot + m->val.n);
+        int64_t *rows = run_sample_rows(&m->r, m->r.train_n, need, exclude, nboot + m->val.n);
         if (runner_examples(&m->r, rows, need, m->pool + m->npool) == 0)
             m->npool += need;
         else
@@ -570,17 +420,17 @@ static void meta_update(mipro *m, int round)
     long cost = (long)np * (1 + m->r.plan.batch);
     if (cost > run_left(&m->r))
         return;
-    mistake mis[200];
-    size_t nmis = pick_mistakes(m, (const char *const *)m->val.query, (const char *const *)m->val.label,
+    feedback mis[200];
+    size_t nmis = proposer_mistakes(&m->r.rng, (const char *const *)m->val.query, (const char *const *)m->val.label,
                                 (const char *const *)inc->vs.predicted, inc->vs.reward, m->val.n, mis,
                                 (size_t)c->meta_update_topk_failure);
     if (!nmis)
         return;
     meta_call *calls = xcalloc(np, sizeof *calls);
     for (size_t k = 0; k < np; k++) {
-        calls[k].system = xstrdup("You are an expert prompt engineer who writes instructions for language models.");
-        calls[k].user = meta_prompt(m, m->instr[inc->instr], val_mean(&inc->vs), m->val.n, mis, nmis,
-                                    NULL, 0, tips[(round + k) % B77_ARRAY_LEN(tips)], k + 1, np);
+        calls[k].system = xstrdup(proposer_system);
+        calls[k].user = proposer_prompt(m->r.cfg, m->instr[inc->instr], val_mean(&inc->vs), m->val.n, mis, nmis,
+                                    NULL, 0, proposer_tip((size_t)round + k), k + 1, np);
     }
     run_say(&m->r, "  Meta-model update: %zu proposals from the best instruction (%.3f) and %zu of its mistakes\n",
             np, val_mean(&inc->vs), nmis);
@@ -801,40 +651,8 @@ static void free_all(mipro *m)
     run_free(&m->r);
 }
 
-/* Reads the split sizes; 0, or -1 with the reason printed. */
-static int check_task_app(run *r)
-{
-    long status;
-    char err[400];
-    json_t *ti = runner_get(r, "/task_info", &status, err, sizeof err);
-    if (status == 0) {
-        fprintf(stderr, "mipro: cannot reach the task app at %s: %s\n"
-                        "hint: start it (make run, or bin/task-app) or fix task_app_url\n",
-                r->task_url, err);
-        json_decref(ti);
-        return -1;
-    }
-    if (status == 401 || status == 503) {
-        fprintf(stderr, "mipro: the task app at %s refused the request (HTTP %ld): %s\n"
-                        "hint: export ENVIRONMENT_API_KEY with the key the task app was started with\n",
-                r->task_url, status, json_string_value(json_object_get(ti, "detail")) ?: "");
-        json_decref(ti);
-        return -1;
-    }
-    json_t *sizes = json_object_get(json_object_get(ti, "taskset"), "sizes");
-    r->train_n = (size_t)json_integer_value(json_object_get(sizes, "train"));
-    r->test_n = (size_t)json_integer_value(json_object_get(sizes, "test"));
-    json_decref(ti);
-    if (status != 200 || r->train_n == 0 || r->test_n == 0) {
-        fprintf(stderr, "mipro: GET %s/task_info answered HTTP %ld without the split sizes\n",
-                r->task_url, status);
-        return -1;
-    }
-    return 0;
-}
-
 /* The winner: the best full validation score, unless it does not beat the
- * initial prompt there at KEEP_P (one-sided), when the initial prompt is kept. */
+ * initial prompt there (evaluate_beats), when the initial prompt is kept. */
 static void choose(mipro *m, run_outcome *o)
 {
     o->win_instr = 0;
@@ -849,10 +667,7 @@ static void choose(mipro *m, run_outcome *o)
         return;
     }
     combo *w = m->combos[m->incumbent], *b = m->combos[m->baseline];
-    o->val_cmp = val_compare(&w->vs, &b->vs, m->val.n);
-    double p1 = o->val_cmp.binary ? stats_mcnemar_one_sided(o->val_cmp.a_only, o->val_cmp.b_only)
-                                  : o->val_cmp.p / 2;
-    if (o->val_cmp.diff <= 0 || p1 >= KEEP_P) {
+    if (!evaluate_beats(&w->vs, &b->vs, m->val.n, &o->val_cmp)) {
         o->kept_initial = 1;
         o->kept_reason = "the best candidate's lead over the initial prompt on validation is within noise";
         return;
@@ -880,7 +695,7 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
     free(logpath);
     if (o->resume)
         run_say(r, "Resuming: %ld logged results will be reused, not called again\n", r->jr.loaded);
-    if (check_task_app(r) != 0)
+    if (runner_task_info(r) != 0)
         goto out;
 
     /* The plan, before anything is spent. */
@@ -918,12 +733,12 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
         for (size_t i = 0; i < nboot; i++)
             boot_rows[i] = (int64_t)dataset_seed_row(c->bootstrap_train_seeds.v[i], r->train_n);
     } else {
-        boot_rows = sample_rows(&m, r->train_n, nboot, NULL, 0);
+        boot_rows = run_sample_rows(r, r->train_n, nboot, NULL, 0);
     }
-    m.val.rows = pool_rows(&m, &c->val_pool, r->train_n, (size_t)p->val, boot_rows, nboot, &m.val.n);
+    m.val.rows = run_pool_rows(r, &c->val_pool, r->train_n, (size_t)p->val, boot_rows, nboot, &m.val.n);
     if (!c->val_pool.set && c->online_pool.set && c->online_pool.n) { /* the SDK's name for it */
         free(m.val.rows);
-        m.val.rows = pool_rows(&m, &c->online_pool, r->train_n, 0, NULL, 0, &m.val.n);
+        m.val.rows = run_pool_rows(r, &c->online_pool, r->train_n, 0, NULL, 0, &m.val.n);
         if ((long)m.val.n > p->val)
             m.val.n = (size_t)p->val;
     }
@@ -940,7 +755,7 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
         m.perm[i - 1] = m.perm[j];
         m.perm[j] = t;
     }
-    m.test_rows = pool_rows(&m, &c->test_pool, r->test_n, (size_t)p->holdout, NULL, 0, &m.ntest);
+    m.test_rows = run_pool_rows(r, &c->test_pool, r->test_n, (size_t)p->holdout, NULL, 0, &m.ntest);
     if ((long)m.ntest > p->holdout)
         m.ntest = (size_t)p->holdout;
 
@@ -963,7 +778,7 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
     if (!r->dead && !run_stopped(r))
         propose_instructions(&m);
     if (!m.ninstr)
-        add_instruction(&m, xstrdup(initial_instruction(c)));
+        add_instruction(&m, xstrdup(run_initial_instruction(c)));
     long planned = p->rounds * p->per_round;
     size_t nsets = planned / 2 < 4 ? 4 : planned / 2 > MAX_SETS ? MAX_SETS : (size_t)planned / 2;
     if (!r->dead && !run_stopped(r))

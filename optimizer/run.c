@@ -1,6 +1,9 @@
 /* run.c: see run.h. */
 #include "run.h"
 
+#include "dataset.h"
+#include "prompt.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -143,4 +146,52 @@ double run_usd(const run *r)
             (double)r->sp.completion_tokens * c->usd_per_mtok_output +
             (double)r->sp.meta_prompt_tokens * c->meta_usd_per_mtok_input +
             (double)r->sp.meta_completion_tokens * c->meta_usd_per_mtok_output) / 1e6;
+}
+
+/* n distinct rows of [0, total) not in exclude (nex sorted or not), by
+ * partial Fisher-Yates; the first n of the returned array. */
+int64_t *run_sample_rows(run *r, size_t total, size_t n, const int64_t *exclude, size_t nex)
+{
+    unsigned char *skip = xcalloc(total + 1, 1);
+    for (size_t e = 0; e < nex; e++)
+        if (exclude[e] >= 0 && (size_t)exclude[e] < total)
+            skip[exclude[e]] = 1;
+    int64_t *all = xmalloc((total + 1) * sizeof(int64_t));
+    size_t k = 0;
+    for (size_t i = 0; i < total; i++)
+        if (!skip[i])
+            all[k++] = (int64_t)i;
+    free(skip);
+    if (n > k)
+        n = k;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i + (size_t)(splitmix64(&r->rng) % (k - i));
+        int64_t t = all[i];
+        all[i] = all[j];
+        all[j] = t;
+    }
+    return all;
+}
+
+int64_t *run_pool_rows(run *r, const seed_list *pool, size_t total, size_t want,
+                       const int64_t *exclude, size_t nex, size_t *n)
+{
+    if (!pool->set || !pool->n) {
+        int64_t *rows = run_sample_rows(r, total, want, exclude, nex);
+        *n = want < total - (nex < total ? nex : total) ? want : total - (nex < total ? nex : total);
+        return rows;
+    }
+    int64_t *rows = xcalloc(pool->n, sizeof(int64_t));
+    for (size_t i = 0; i < pool->n; i++)
+        rows[i] = (int64_t)dataset_seed_row(pool->v[i], total);
+    *n = pool->n;
+    return rows;
+}
+
+const char *run_initial_instruction(const mipro_config *c)
+{
+    for (size_t i = 0; i < c->nsections; i++)
+        if (strcmp(c->sections[i].role, "system") == 0)
+            return c->sections[i].content;
+    return PROMPT_DEFAULT_SYSTEM;
 }

@@ -79,6 +79,16 @@ void run_charge(run *r, enum phase ph, long n);
 /* The money spent so far, from the configured prices (0 without them). */
 double run_usd(const run *r);
 
+/* n distinct rows of [0, total) outside exclude[0..nex), drawn with the
+ * run's RNG: the first n of the returned array (the caller frees it). */
+int64_t *run_sample_rows(run *r, size_t total, size_t n, const int64_t *exclude, size_t nex);
+/* The rows a configured seed list selects (seeds mapped to rows), else
+ * `want` sampled rows outside exclude; *n says how many. */
+int64_t *run_pool_rows(run *r, const seed_list *pool, size_t total, size_t want,
+                       const int64_t *exclude, size_t nex, size_t *n);
+/* The initial prompt's system instruction (the task app's default without one). */
+const char *run_initial_instruction(const mipro_config *c);
+
 void iso_now(char out[32]);
 json_t *score_json(double v);
 int mkdir_p(const char *path);

@@ -393,3 +393,34 @@ void meta_calls_free(meta_call *calls, size_t n)
     }
     free(calls);
 }
+
+int runner_task_info(run *r)
+{
+    long status;
+    char err[400];
+    json_t *ti = runner_get(r, "/task_info", &status, err, sizeof err);
+    if (status == 0) {
+        fprintf(stderr, "%s: cannot reach the task app at %s: %s\n"
+                        "hint: start it (make run, or bin/task-app) or fix task_app_url\n",
+                r->algorithm, r->task_url, err);
+        json_decref(ti);
+        return -1;
+    }
+    if (status == 401 || status == 503) {
+        fprintf(stderr, "%s: the task app at %s refused the request (HTTP %ld): %s\n"
+                        "hint: export ENVIRONMENT_API_KEY with the key the task app was started with\n",
+                r->algorithm, r->task_url, status, json_string_value(json_object_get(ti, "detail")) ?: "");
+        json_decref(ti);
+        return -1;
+    }
+    json_t *sizes = json_object_get(json_object_get(ti, "taskset"), "sizes");
+    r->train_n = (size_t)json_integer_value(json_object_get(sizes, "train"));
+    r->test_n = (size_t)json_integer_value(json_object_get(sizes, "test"));
+    json_decref(ti);
+    if (status != 200 || r->train_n == 0 || r->test_n == 0) {
+        fprintf(stderr, "%s: GET %s/task_info answered HTTP %ld without the split sizes\n",
+                r->algorithm, r->task_url, status);
+        return -1;
+    }
+    return 0;
+}

@@ -43,6 +43,9 @@ void rollout_jobs_free(rollout_job *jobs, size_t n);
 /* GET a task-app path: the parsed JSON (new reference) or NULL, with a
  * message in err; *status is the HTTP status (0: no answer). */
 json_t *runner_get(run *r, const char *path, long *status, char *err, size_t errlen);
+/* Checks that the task app answers and accepts the key, and reads the
+ * split sizes into r. 0, or -1 with the reason printed on stderr. */
+int runner_task_info(run *r);
 /* Labelled training examples of rows[0..n) into out (query, label, index).
  * Returns 0, or -1 with r->dead_msg set. */
 int runner_examples(run *r, const int64_t *rows, size_t n, demo *out);
