@@ -1,9 +1,10 @@
-"""make bench-opt: does optimization work? MIPRO against random search at the
-same budgets, against the mock LLM's simulated model (bin/mock-llm with the
-dataset), on loopback.
+"""make bench-opt: does optimization work? MIPRO and GEPA against random
+search at the same budgets, against the mock LLM's simulated model
+(bin/mock-llm with the dataset), on loopback.
 
 For each budget and seed it runs bin/mipro with the walkthrough's config
-(search = "tpe", then search = "random"), then scores the prompt each run
+(MIPRO with search = "tpe", then search = "random", then GEPA with its
+defaults), then scores the prompt each run
 returns and the initial prompt on the same EVAL_ROWS test rows through the
 task app (outside the run's budget), so every gain is measured on the same
 rows whatever the run's own held-out phase was. Prints a table and writes
@@ -70,12 +71,37 @@ def accuracy(app, template, rows):
         return sum(ex.map(one, rows)) / len(rows)
 
 
+GEPA_CONFIG = """\
+[prompt_learning]
+algorithm = "gepa"
+task_app_url = "{app}"
+results_folder = "{results}"
+
+[prompt_learning.policy]
+model = "mock"
+inference_url = "{mock}/v1"
+
+[prompt_learning.termination_config]
+budget = {budget}
+max_time_seconds = 1800
+
+[prompt_learning.gepa]
+rollout = {{ max_concurrent = 32 }}
+
+[prompt_learning.initial_prompt]
+sections = [ {{ role = "system", content = "{initial}" }} ]
+"""
+
+ALGORITHMS = [("mipro", "tpe"), ("random", "random"), ("gepa", None)]
+
+
 def one_run(app, mock, budget, seed, search, work):
-    results = os.path.join(work, f"{search}-b{budget}-s{seed}")
+    results = os.path.join(work, f"{search or 'gepa'}-b{budget}-s{seed}")
     path = results + ".toml"
     with open(path, "w") as f:
-        f.write(CONFIG.format(app=app.url, mock=mock.url, results=results, budget=budget,
-                              search=search, initial=INITIAL))
+        template = GEPA_CONFIG if search is None else CONFIG
+        f.write(template.format(app=app.url, mock=mock.url, results=results, budget=budget,
+                                search=search, initial=INITIAL))
     t = time.time()
     p = subprocess.run([os.path.join(BIN, "mipro"), "--quiet", "--seed", str(seed), path],
                        capture_output=True, text=True, env=dict(os.environ, ENVIRONMENT_API_KEY=KEY))
@@ -102,7 +128,7 @@ def main():
         print(f"{'budget':>6} {'search':>7} {'gain mean':>9} {'sd':>6} {'min':>7} {'max':>7} "
               f"{'spent max':>9} {'significant':>11} {'s/run':>6}")
         for budget in BUDGETS:
-            for search in ("tpe", "random"):
+            for name, search in ALGORITHMS:
                 gains, spent, sig, secs = [], [], 0, []
                 for seed in range(SEEDS):
                     best, meta, s = one_run(app, mock, budget, seed, search, work)
@@ -112,17 +138,17 @@ def main():
                     secs.append(s)
                     cmp = best.get("heldout", {}).get("comparison", {})
                     sig += bool(cmp.get("significant"))
-                    out["runs"].append({"budget": budget, "search": search, "seed": seed,
+                    out["runs"].append({"budget": budget, "search": name, "seed": seed,
                                         "accuracy": acc, "gain": acc - base,
                                         "spent": meta["counts"]["spent"],
                                         "kept_initial": best.get("kept_initial"),
                                         "run_heldout": cmp, "seconds": s})
                 sd = statistics.stdev(gains) if len(gains) > 1 else 0.0
-                print(f"{budget:>6} {search:>7} {statistics.mean(gains):>+9.3f} {sd:>6.3f} "
+                print(f"{budget:>6} {name:>7} {statistics.mean(gains):>+9.3f} {sd:>6.3f} "
                       f"{min(gains):>+7.3f} {max(gains):>+7.3f} {max(spent):>9} "
                       f"{sig:>5}/{SEEDS:<5} {statistics.mean(secs):>6.1f}")
                 out.setdefault("table", []).append({
-                    "budget": budget, "search": search, "gain_mean": statistics.mean(gains),
+                    "budget": budget, "search": name, "gain_mean": statistics.mean(gains),
                     "gain_sd": sd, "gain_min": min(gains), "gain_max": max(gains),
                     "gain_median": statistics.median(gains), "spent_max": max(spent),
                     "significant_runs": sig})

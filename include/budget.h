@@ -59,6 +59,15 @@ typedef struct budget_plan {
  * trial, plus the held-out phase when it is inside). */
 int budget_plan_make(const budget_in *in, budget_plan *p, char *err, size_t errlen);
 
+/* GEPA's plan: the held-out rows as above, `meta_boot` proposals for the
+ * starting pool (initial_size - 1), validation rows (the Pareto set: a
+ * tenth of what is left, 15 to 150, or val_n), minibatches of `batch`
+ * training rows (in->batch, default 3), and what the search may spend. An
+ * iteration of per_round proposals costs at most per_round x (2 batch + 1),
+ * and an accepted child its remaining validation rows; `rounds` is the
+ * iterations planned if a third of the children are accepted. */
+int budget_plan_gepa(const budget_in *in, budget_plan *p, char *err, size_t errlen);
+
 /* The search's planned cost of `rounds` rounds of `per_round` trials, with
  * p's validation, minibatch and update figures. */
 long budget_search_cost(const budget_plan *p, long rounds, long per_round);

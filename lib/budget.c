@@ -110,3 +110,43 @@ int budget_plan_make(const budget_in *in, budget_plan *p, char *err, size_t errl
     p->total = b - rest + budget_search_cost(p, p->rounds, p->per_round);
     return 0;
 }
+
+int budget_plan_gepa(const budget_in *in, budget_plan *p, char *err, size_t errlen)
+{
+    budget_plan z = {0};
+    *p = z;
+    long b = in->budget, test = (long)in->test_n;
+    p->holdout_inside = in->holdout_budget < 0;
+    if (p->holdout_inside) {
+        long planned = clamp(b / 10, 10, HOLDOUT_MAX);
+        p->holdout = in->holdout_n > 0 ? min_l(in->holdout_n, b / 4) : planned;
+    } else {
+        p->holdout = in->holdout_budget / 2;
+        if (in->holdout_n > 0)
+            p->holdout = min_l(p->holdout, in->holdout_n);
+    }
+    p->holdout = min_l(p->holdout, test);
+    long rest = b - (p->holdout_inside ? 2 * p->holdout : 0);
+    p->meta_boot = min_l(in->meta_boot, rest / 4);
+    rest -= p->meta_boot;
+    p->batch = in->batch > 0 ? in->batch : 3;
+    p->val = in->val_n >= 0 ? in->val_n : clamp(rest / 10, 15, 150);
+    p->val = min_l(p->val, (long)in->train_n / 2);
+    p->per_round = in->max_per_round > 0 ? in->max_per_round : 4;
+    long per_iter = p->per_round * (2 * p->batch + 1);
+    if (p->val < 1 || rest < p->val + 2 * p->batch + 1) {
+        snprintf(err, errlen,
+                 "budget %ld is too small: after %ld held-out and %ld proposal calls, %ld are left, "
+                 "and the initial prompt on %ld validation rows and one reflection need %ld",
+                 b, p->holdout_inside ? 2 * p->holdout : 0, p->meta_boot, rest, p->val,
+                 p->val + 2 * p->batch + 1);
+        return -1;
+    }
+    /* iterations if a third of the children are accepted */
+    p->rounds = (rest - p->val) / (per_iter + p->per_round * (p->val - p->batch) / 3);
+    if (p->rounds < 1)
+        p->rounds = 1;
+    p->search = rest;
+    p->total = b;
+    return 0;
+}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mipro_config.h"
+#include "gepa.h"
 #include "mipro.h"
 #include "report.h"
 
@@ -33,10 +34,14 @@ static void usage(FILE *out)
         "Usage: mipro [OPTIONS] CONFIG.toml\n"
         "       mipro --report RESULTS_DIR\n"
         "\n"
-        "Optimizes the Banking77 prompt (instruction + few-shot demonstrations) with MIPRO:\n"
-        "proposes instructions with a meta-model, bootstraps demonstrations, searches their\n"
-        "combinations with TPE, scoring every candidate through the task app's POST /rollout,\n"
-        "then re-scores the best on held-out test examples. See README.md for the config.\n"
+        "Optimizes the Banking77 prompt through the task app's POST /rollout, with the\n"
+        "algorithm the config names (prompt_learning.algorithm):\n"
+        "  mipro  proposes instructions with a meta-model, bootstraps demonstrations, searches\n"
+        "         their combinations with TPE on validation minibatches\n"
+        "  gepa   evolves the instruction by reflection on its mistakes, parents drawn from\n"
+        "         the per-instance Pareto frontier of the validation rows\n"
+        "Then the winner and the initial prompt are scored on the same held-out test rows,\n"
+        "with intervals and a significance test. See README.md for the config.\n"
         "\n"
         "Options:\n"
         "  --seed N           random seed (default: the config's, else 0); same seed, same run\n"
@@ -107,7 +112,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int rc = mipro_run(&cfg, &o);
+    int rc = strcmp(cfg.algorithm, "gepa") == 0 ? gepa_run(&cfg, &o) : mipro_run(&cfg, &o);
     config_free(&cfg);
     curl_global_cleanup();
     return rc;

@@ -91,6 +91,41 @@ static const struct field fields[] = {
     F("prompt_learning.mipro.tpe.n_candidates", K_INT, tpe_n_candidates, 1, 10000),
     F("prompt_learning.mipro.tpe.n_startup_trials", K_INT, tpe_n_startup_trials, 0, 1e6),
     F("prompt_learning.mipro.tpe.prior_weight", K_FLOAT, tpe_prior_weight, 0.0001, 1e6),
+    T("prompt_learning.gepa"),
+    F("prompt_learning.gepa.max_metric_calls", K_INT, budget, 1, BIG),
+    F("prompt_learning.gepa.minibatch_size", K_INT, gepa_minibatch, 1, 1000),
+    F("prompt_learning.gepa.candidate_selection", K_STR, gepa_selection, 0, 0),
+    F("prompt_learning.gepa.proposals_in_flight", K_INT, gepa_proposals, 1, 64),
+    F("prompt_learning.gepa.use_merge", K_BOOL, gepa_use_merge, 0, 0),
+    F("prompt_learning.gepa.max_merge_invocations", K_INT, gepa_max_merges, 0, 1000),
+    F("prompt_learning.gepa.skip_perfect_score", K_BOOL, gepa_skip_perfect, 0, 0),
+    F("prompt_learning.gepa.reflection_model", K_STR, meta_model, 0, 0),
+    F("prompt_learning.gepa.reflection_provider", K_STR, meta_model_provider, 0, 0),
+    F("prompt_learning.gepa.reflection_inference_url", K_STR, meta_model_inference_url, 0, 0),
+    F("prompt_learning.gepa.reflection_usd_per_million_input_tokens", K_FLOAT,
+      meta_usd_per_mtok_input, 0, 1e6),
+    F("prompt_learning.gepa.reflection_usd_per_million_output_tokens", K_FLOAT,
+      meta_usd_per_mtok_output, 0, 1e6),
+    F("prompt_learning.gepa.max_instruction_chars", K_INT, max_instruction_chars, 200, 1e6),
+    F("prompt_learning.gepa.seed", K_INT, seed, -BIG, BIG),
+    I("prompt_learning.gepa.env_name"),
+    T("prompt_learning.gepa.rollout"),
+    F("prompt_learning.gepa.rollout.budget", K_INT, budget, 1, BIG),
+    F("prompt_learning.gepa.rollout.max_concurrent", K_INT, max_concurrent, 1, 10000),
+    F("prompt_learning.gepa.rollout.minibatch_size", K_INT, gepa_minibatch, 1, 1000),
+    T("prompt_learning.gepa.evaluation"),
+    F("prompt_learning.gepa.evaluation.train_seeds", K_SEEDS, gepa_train_seeds, 0, 0),
+    F("prompt_learning.gepa.evaluation.validation_seeds", K_SEEDS, val_pool, 0, 0),
+    F("prompt_learning.gepa.evaluation.val_seeds", K_SEEDS, val_pool, 0, 0),
+    F("prompt_learning.gepa.evaluation.test_pool", K_SEEDS, test_pool, 0, 0),
+    F("prompt_learning.gepa.evaluation.holdout_size", K_INT, holdout_size, 0, 1e6),
+    T("prompt_learning.gepa.population"),
+    F("prompt_learning.gepa.population.initial_size", K_INT, gepa_initial_size, 1, 1000),
+    F("prompt_learning.gepa.population.num_generations", K_INT, gepa_generations, 1, 1e6),
+    F("prompt_learning.gepa.population.children_per_generation", K_INT, gepa_proposals, 1, 64),
+    T("prompt_learning.gepa.archive"),
+    F("prompt_learning.gepa.archive.size", K_INT, gepa_archive_size, 1, 1e6),
+    F("prompt_learning.gepa.archive.pareto_set_size", K_INT, validation_size, 1, 1e6),
     T("prompt_learning.initial_prompt"),
     F("prompt_learning.initial_prompt.sections", K_SECTIONS, sections, 0, 0),
     F("prompt_learning.initial_prompt.messages", K_SECTIONS, sections, 0, 0),
@@ -336,6 +371,13 @@ static void set_defaults(mipro_config *c)
     c->meta_update_keep_k = 0;
     c->meta_update_proposals = 2;
     c->max_instruction_chars = 1500;
+    c->gepa_minibatch = 3;
+    c->gepa_selection = xstrdup("pareto");
+    c->gepa_proposals = 4;
+    c->gepa_use_merge = 1;
+    c->gepa_max_merges = 5;
+    c->gepa_skip_perfect = 1;
+    c->gepa_initial_size = 1;
     c->demo_pool_size = 50;
     c->few_shot_score_threshold = 1.0;
     c->tpe_gamma = 0.1;
@@ -366,9 +408,18 @@ int config_parse(const char *name, const char *text, size_t len, mipro_config *c
                  name, c->search);
         rc = -1;
     }
-    if (rc == 0 && strcmp(c->algorithm, "mipro") != 0) {
-        snprintf(err, errlen, "%s: prompt_learning.algorithm: \"%s\" is not supported here (only mipro)",
+    if (rc == 0 && strcmp(c->algorithm, "mipro") != 0 && strcmp(c->algorithm, "gepa") != 0) {
+        snprintf(err, errlen, "%s: prompt_learning.algorithm: \"%s\" is not supported here (mipro or gepa)",
                  name, c->algorithm);
+        rc = -1;
+    }
+    static const char *const selections[] = {"pareto", "current_best", "epsilon_greedy"};
+    int known = 0;
+    for (size_t i = 0; i < B77_ARRAY_LEN(selections); i++)
+        known |= strcmp(c->gepa_selection, selections[i]) == 0;
+    if (rc == 0 && !known) {
+        snprintf(err, errlen, "%s: prompt_learning.gepa.candidate_selection: \"%s\" is not pareto, "
+                 "current_best or epsilon_greedy", name, c->gepa_selection);
         rc = -1;
     }
     return rc;
@@ -398,7 +449,7 @@ void config_free(mipro_config *c)
     char **strs[] = {&c->path, &c->algorithm, &c->task_app_url, &c->task_app_api_key,
                      &c->results_folder, &c->provider, &c->model, &c->inference_url,
                      &c->meta_model, &c->meta_model_provider, &c->meta_model_inference_url,
-                     &c->search};
+                     &c->search, &c->gepa_selection};
     for (size_t i = 0; i < B77_ARRAY_LEN(strs); i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -407,6 +458,7 @@ void config_free(mipro_config *c)
     free(c->online_pool.v);
     free(c->test_pool.v);
     free(c->val_pool.v);
+    free(c->gepa_train_seeds.v);
     for (size_t i = 0; i < c->nsections; i++) {
         free(c->sections[i].role);
         free(c->sections[i].content);

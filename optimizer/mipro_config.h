@@ -1,4 +1,4 @@
-/* config.h: the MIPRO config (the walkthrough's mipro_config.toml and the
+/* config.h: the optimizer's config (MIPRO's and GEPA's) (the walkthrough's mipro_config.toml and the
  * synth-ai SDK variants), loaded from TOML with errors that name file, line,
  * column and key. Unknown keys are warned about, never fatal. */
 #ifndef B77_MIPRO_CONFIG_H
@@ -73,6 +73,18 @@ typedef struct mipro_config {
     seed_list bootstrap_train_seeds;
     seed_list online_pool;
     seed_list test_pool;
+    /* [prompt_learning.gepa] (budget, max_concurrent, the validation and test
+     * rows and the reflection model share the fields above) */
+    long gepa_minibatch;       /* training rows a reflection sees (3) */
+    seed_list gepa_train_seeds; /* the rows minibatches are drawn from */
+    char *gepa_selection;      /* "pareto", "current_best", "epsilon_greedy" */
+    long gepa_proposals;       /* children proposed at once (4) */
+    int gepa_use_merge;
+    long gepa_max_merges;
+    int gepa_skip_perfect;     /* no reflection on a minibatch the parent gets all right */
+    long gepa_initial_size;    /* candidates to start from: the initial one + proposals */
+    long gepa_generations;     /* 0: until the budget is spent */
+    long gepa_archive_size;    /* 0: no cap on the pool */
     /* [prompt_learning.mipro.tpe] */
     double tpe_gamma;
     long tpe_n_candidates;

@@ -114,8 +114,10 @@ static json_t *config_json(const run *r)
 
 void results_write(run *r, const run_outcome *o)
 {
-    if (!o->ninstr)
+    if (!o->ninstr) {
+        json_decref(o->extra);
         return;
+    }
     char finished[32];
     iso_now(finished);
     int wi = o->win_instr, wd = o->win_dset;
@@ -165,11 +167,13 @@ void results_write(run *r, const run_outcome *o)
     json_t *inst = json_array();
     for (size_t i = 0; i < o->ninstr; i++)
         json_array_append_new(inst, json_string(o->instr[i]));
-    write_json(r, "score_history.json",
-               json_pack("{s:o,s:o,s:{s:s,s:I,s:o,s:o},s:o}", "trials", trials, "final", fin,
-                         "validation", "split", "train", "n", (json_int_t)o->nval, "best_score",
-                         score_json(o->val_win), "initial_score", score_json(o->val_initial),
-                         "instructions", inst));
+    json_t *hist = json_pack("{s:s,s:o,s:o,s:{s:s,s:I,s:o,s:o},s:o}", "algorithm", r->algorithm,
+                             "trials", trials, "final", fin, "validation", "split", "train", "n",
+                             (json_int_t)o->nval, "best_score", score_json(o->val_win),
+                             "initial_score", score_json(o->val_initial), "instructions", inst);
+    if (o->extra)
+        json_object_set_new(hist, "candidates", o->extra);
+    write_json(r, "score_history.json", hist);
     write_json(r, "job_metadata.json",
                json_pack("{s:s,s:s,s:I,s:o,s:s,s:s,s:f,s:s,s:o}", "job_id", r->job_id,
                          "config_path", r->cfg->path, "seed", (json_int_t)r->seed, "config",
@@ -243,8 +247,11 @@ void results_summary(run *r, const run_outcome *o)
     run_say(r, "Validation (train split, %zu examples): best candidate %.3f%s, initial prompt %.3f\n",
             o->nval, o->val_best, o->kept_initial && o->val_best > o->val_initial ? " (within noise)" : "",
             o->val_initial);
-    run_say(r, "Best candidate: instruction %d, demo set %d (%zu demos)\n", o->win_instr, o->win_dset,
-            o->sets[o->win_dset].n);
+    if (o->nsets > 1)
+        run_say(r, "Best candidate: instruction %d, demo set %d (%zu demos)\n", o->win_instr,
+                o->win_dset, o->sets[o->win_dset].n);
+    else
+        run_say(r, "Best candidate: %d (%zu characters)\n", o->win_instr, strlen(o->instr[o->win_instr]));
     run_say(r, "Total Iterations: %zu trials (stopped by %s)\n", o->ntrials, r->termination);
     run_say(r, "Total Evaluations: %ld of the budget of %ld (bootstrap %ld, proposals %ld, search %ld, "
                "held-out %ld%s)\n",

@@ -38,6 +38,7 @@ typedef struct run_outcome {
     const holdout_result *holdout; /* NULL when not reached */
     const int64_t *val_rows;
     size_t nval_rows;
+    json_t *extra; /* stolen: the algorithm's own record (GEPA: the pool, frontier, lineage) */
 } run_outcome;
 
 /* Writes best_prompt.json, score_history.json, job_metadata.json,
