@@ -39,6 +39,7 @@ typedef struct cand {
     int parent, parent2; /* -1: none */
     enum origin origin;
     int iteration;       /* when it joined the pool */
+    int retired;         /* out of the archive: neither parent nor on the frontier */
     val_scores vs;       /* on the validation rows; full once accepted */
     prompt_spec ps;
 } cand;
@@ -163,7 +164,9 @@ static size_t frontier(const gepa *g, size_t *weights)
     double *s = xmalloc((g->n * g->val.n + 1) * sizeof *s);
     for (size_t c = 0; c < g->n; c++)
         for (size_t i = 0; i < g->val.n; i++)
-            s[c * g->val.n + i] = val_full(&g->pool[c]->vs, g->val.n) ? g->pool[c]->vs.reward[i] : NAN;
+            s[c * g->val.n + i] = val_full(&g->pool[c]->vs, g->val.n) && !g->pool[c]->retired
+                                      ? g->pool[c]->vs.reward[i]
+                                      : NAN;
     size_t k = pareto_weights(s, g->n, g->val.n, weights);
     free(s);
     return k;
@@ -179,10 +182,10 @@ static int select_parent(gepa *g, const size_t *weights)
             return g->best;
         size_t full = 0, pick;
         for (size_t c = 0; c < g->n; c++)
-            full += val_full(&g->pool[c]->vs, g->val.n);
+            full += val_full(&g->pool[c]->vs, g->val.n) && !g->pool[c]->retired;
         pick = (size_t)(splitmix64(&g->r.rng) % (full ? full : 1));
         for (size_t c = 0; c < g->n; c++)
-            if (val_full(&g->pool[c]->vs, g->val.n) && pick-- == 0)
+            if (val_full(&g->pool[c]->vs, g->val.n) && !g->pool[c]->retired && pick-- == 0)
                 return (int)c;
         return g->best;
     }
@@ -232,6 +235,34 @@ static int stop_reason(gepa *g)
     else
         return 0;
     return 1;
+}
+
+/* archive.size: past it, the lowest-scoring candidates off the frontier
+ * retire (the initial prompt and the best never do). */
+static void prune(gepa *g)
+{
+    long cap = g->r.cfg->gepa_archive_size;
+    if (cap <= 0)
+        return;
+    size_t *weights = xcalloc(g->n + 1, sizeof *weights);
+    frontier(g, weights);
+    for (;;) {
+        long live = 0;
+        int worst = -1;
+        for (size_t c = 0; c < g->n; c++) {
+            cand *x = g->pool[c];
+            if (x->retired || !val_full(&x->vs, g->val.n))
+                continue;
+            live++;
+            if (c && (int)c != g->best && !weights[c] &&
+                (worst < 0 || val_mean(&x->vs) < mean_of(g, worst)))
+                worst = (int)c;
+        }
+        if (live <= cap || worst < 0)
+            break;
+        g->pool[worst]->retired = 1;
+    }
+    free(weights);
 }
 
 /* One iteration: k parents, k minibatches, k reflections, the children on
@@ -357,6 +388,7 @@ static int reflect(gepa *g)
                                        val_mean(&a->vs), "best", accepted[q] == g->best));
         }
         g->merge_due = 1;
+        prune(g);
     }
     rollout_jobs_free(pj, k * m);
     rollout_jobs_free(cj, nchild * m);
@@ -512,12 +544,12 @@ static json_t *pool_json(gepa *g)
     json_t *a = json_array();
     for (size_t i = 0; i < g->n; i++) {
         cand *c = g->pool[i];
-        json_t *o = json_pack("{s:I,s:s,s:i,s:i,s:i,s:o,s:I,s:I,s:s}", "candidate", (json_int_t)i,
+        json_t *o = json_pack("{s:I,s:s,s:i,s:i,s:i,s:o,s:I,s:b,s:I,s:s}", "candidate", (json_int_t)i,
                               "origin", origin_names[c->origin], "parent", c->parent, "parent2",
                               c->parent2, "iteration", c->iteration, "validation_score",
                               score_json(val_full(&c->vs, g->val.n) ? val_mean(&c->vs) : NAN),
-                              "frontier_weight", (json_int_t)weights[i], "chars",
-                              (json_int_t)strlen(c->instr), "instruction", c->instr);
+                              "frontier_weight", (json_int_t)weights[i], "retired", c->retired,
+                              "chars", (json_int_t)strlen(c->instr), "instruction", c->instr);
         json_array_append_new(a, o);
     }
     free(weights);

@@ -54,6 +54,8 @@ suite "integration (tsan task-app)" env B77_BIN=build/tsan-bin B77_MOCK_BIN=bin 
 
 suite "mipro end-to-end" python3 tests/integration/test_mipro.py
 suite "mipro end-to-end (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integration/test_mipro.py
+suite "gepa end-to-end" python3 tests/integration/test_gepa.py
+suite "gepa end-to-end (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integration/test_gepa.py
 
 suite "hardening" python3 tests/integration/test_hardening.py
 suite "hardening (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integration/test_hardening.py clients

@@ -79,12 +79,42 @@ TEST(config_errors_name_file_line_and_key)
     CHECK(config_parse("b.toml", t, strlen(t), &c, err, sizeof err, NULL) != 0);
     CHECK(strstr(err, "budget") && strstr(err, "range"));
     config_free(&c);
-    t = "[prompt_learning]\nalgorithm = \"gepa\"\n";
+    t = "[prompt_learning]\nalgorithm = \"evolve\"\n";
     CHECK(config_parse("g.toml", t, strlen(t), &c, err, sizeof err, NULL) != 0);
+    CHECK(strstr(err, "mipro or gepa") != NULL);
+    config_free(&c);
+    t = "[prompt_learning.gepa]\ncandidate_selection = \"best\"\n";
+    CHECK(config_parse("s.toml", t, strlen(t), &c, err, sizeof err, NULL) != 0);
+    CHECK(strstr(err, "candidate_selection") != NULL);
     config_free(&c);
     t = "[prompt_learning\n";
     CHECK(config_parse("s.toml", t, strlen(t), &c, err, sizeof err, NULL) != 0);
     CHECK(strstr(err, "s.toml: line 1") != NULL);
+    config_free(&c);
+}
+
+TEST(config_gepa_synth_shape_loads)
+{
+    const char *t =
+        "[prompt_learning]\nalgorithm = \"gepa\"\n[prompt_learning.gepa]\n"
+        "reflection_model = \"r\"\nreflection_inference_url = \"http://127.0.0.1:9/v1\"\n"
+        "[prompt_learning.gepa.rollout]\nbudget = 700\nmax_concurrent = 9\nminibatch_size = 5\n"
+        "[prompt_learning.gepa.evaluation]\ntrain_seeds = {start = 0, end = 50}\n"
+        "validation_seeds = [60, 61, 62]\ntest_pool = {start = 0, end = 20}\n"
+        "[prompt_learning.gepa.population]\ninitial_size = 3\nnum_generations = 7\n"
+        "children_per_generation = 2\n[prompt_learning.gepa.archive]\nsize = 40\npareto_set_size = 30\n";
+    mipro_config c;
+    char err[300];
+    warnings = 0;
+    CHECK(config_parse("gepa.toml", t, strlen(t), &c, err, sizeof err, count_warning) == 0);
+    CHECK(warnings == 0);
+    CHECK_STR(c.algorithm, "gepa");
+    CHECK_STR(c.meta_model, "r");
+    CHECK(c.budget == 700 && c.max_concurrent == 9 && c.gepa_minibatch == 5);
+    CHECK(c.gepa_train_seeds.n == 50 && c.val_pool.n == 3 && c.test_pool.n == 20);
+    CHECK(c.gepa_initial_size == 3 && c.gepa_generations == 7 && c.gepa_proposals == 2);
+    CHECK(c.gepa_archive_size == 40 && c.validation_size == 30);
+    CHECK_STR(c.gepa_selection, "pareto");
     config_free(&c);
 }
 
