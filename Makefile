@@ -29,7 +29,7 @@ MOCK_NOMAIN = $(filter-out mock/main.c,$(MOCK_SRC))
 BANKING77_SOURCE ?= $(wildcard ../shared/banking77)
 export BANKING77_SOURCE
 
-.PHONY: all run test test-all deps dataset clean help format bench bench-tpe bench-opt fuzz soak
+.PHONY: all run test test-all deps dataset clean help format bench bench-tpe bench-opt compare fuzz soak
 .DEFAULT_GOAL := all
 
 all: bin/task-app bin/mock-llm bin/toml-decode bin/mipro
@@ -42,7 +42,8 @@ help:
 	@echo "make deps       install the missing Debian packages"
 	@echo "make bench      throughput, latency, CPU, memory, start-up (wrk + nginx)"
 	@echo "make bench-tpe  the C TPE against Optuna and random search"
-	@echo "make bench-opt  MIPRO against random search at budgets 100, 300, 1000 (held-out gain)"
+	@echo "make bench-opt  MIPRO, GEPA and random search at budgets 100, 300, 1000 (held-out gain)"
+	@echo "make compare    MIPRO and GEPA on the same model, budget and rows: table and chart"
 	@echo "make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each"
 	@echo "make soak       10 minutes at 200 rollouts in flight with faults injected"
 	@echo "make clean      remove build outputs"
@@ -155,11 +156,16 @@ bench-tpe: build/tpe-bench
 	@/usr/bin/python3 bench/tpe_optuna.py 50 > build/tpe-optuna.json
 	@python3 bench/tpe_report.py build/tpe-c.json build/tpe-optuna.json build/bench-tpe.json
 
-# Does optimization work? MIPRO against random search at budgets 100, 300 and
-# 1,000 over 5 seeds, on the mock's simulated model; every returned prompt and
+# Does optimization work? MIPRO and GEPA against random search at budgets 100,
+# 300 and 1,000 over 5 seeds, on the mock's simulated model; every returned prompt and
 # the initial one scored on the same 1,000 test rows. JSON in build/bench-opt.json.
 bench-opt: all dataset
 	@python3 bench/bench_opt.py
+
+# The seed's "Try both!": MIPRO and GEPA on the same model, budget, seed and
+# rows (the mock unless COMPARE_ARGS names a server). Chart: build/compare/compare.svg.
+compare: all dataset
+	@python3 scripts/compare.py $(COMPARE_ARGS)
 
 # Throughput, latency, CPU, memory and start-up against nginx and the mock
 # (wrk and nginx from Debian, installed here when missing). Under 5 minutes.

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# MIPRO walkthrough for the Banking77 task app, in six steps:
+# MIPRO (or GEPA) walkthrough for the Banking77 task app, in six steps:
 #   1 prerequisites   2 ENVIRONMENT_API_KEY   3 start the task app
-#   4 write mipro_config.toml   5 run the optimizer   6 review the results
+#   4 write the config   5 run the optimizer   6 review the results
 #
-# Usage: bash scripts/run_interactive.sh [--yes] [--help]
-#   --yes        run straight through (also the default when stdin is not a terminal)
+# Usage: bash scripts/run_interactive.sh [--yes] [--algorithm mipro|gepa] [--help]
+#   --yes              run straight through (also the default when stdin is not a terminal)
+#   --algorithm gepa   the seed's next step: GEPA instead of MIPRO (gepa_config.toml)
 # Environment:
-#   WORKING_DIR      where the files go (default /tmp/mipro_walkthrough)
+#   WORKING_DIR      where the files go (default /tmp/mipro_walkthrough, /tmp/gepa_walkthrough)
 #   OPENAI_API_KEY   use OpenAI (model gpt-4o-mini, or MODEL)
 #   GROQ_API_KEY     use Groq (model llama-3.1-8b-instant, or MODEL)
 #   LLM_BASE_URL     any OpenAI-compatible server (Ollama, vLLM, llama.cpp); LLM_MODEL names the model
@@ -16,23 +17,36 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WORKING_DIR=${WORKING_DIR:-/tmp/mipro_walkthrough}
 PORT=${TASK_APP_PORT:-8002}
 ASSUME_YES=0
+ALGORITHM=mipro
 [ -t 0 ] || ASSUME_YES=1
-for arg in "$@"; do
-    case "$arg" in
+while [ $# -gt 0 ]; do
+    case "$1" in
         --yes | -y) ASSUME_YES=1 ;;
+        --algorithm)
+            [ $# -ge 2 ] || { echo "--algorithm needs mipro or gepa" >&2; exit 2; }
+            ALGORITHM=$2
+            shift
+            ;;
+        --algorithm=*) ALGORITHM=${1#--algorithm=} ;;
         --help | -h)
-            sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
-            echo "Unknown option: $arg (try --help)" >&2
+            echo "Unknown option: $1 (try --help)" >&2
             exit 2
             ;;
     esac
+    shift
 done
+case "$ALGORITHM" in
+    mipro | gepa) ;;
+    *) echo "Unknown algorithm: $ALGORITHM (mipro or gepa)" >&2; exit 2 ;;
+esac
+ALGO_NAME=$( [ "$ALGORITHM" = gepa ] && echo GEPA || echo MIPRO )
+WORKING_DIR=${WORKING_DIR:-/tmp/${ALGORITHM}_walkthrough}
 
 BOLD=$'\033[1m'
 GREEN=$'\033[32m'
@@ -99,7 +113,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; warn "Interrupted."; exit 130' INT TERM
 
-echo "${BOLD}MIPRO: Multi-Instruction Prompt Optimization on Banking77${RESET}"
+if [ "$ALGORITHM" = gepa ]; then
+    echo "${BOLD}GEPA: Genetic-Pareto prompt evolution on Banking77${RESET}"
+else
+    echo "${BOLD}MIPRO: Multi-Instruction Prompt Optimization on Banking77${RESET}"
+fi
 echo "Working directory: $WORKING_DIR"
 mkdir -p "$WORKING_DIR"
 
@@ -237,9 +255,10 @@ echo
 pause
 
 # ---------------------------------------------------------------------------
-banner 4 "Create MIPRO Configuration"
-CONFIG="$WORKING_DIR/mipro_config.toml"
+banner 4 "Create $ALGO_NAME Configuration"
+CONFIG="$WORKING_DIR/${ALGORITHM}_config.toml"
 RESULTS="$WORKING_DIR/results"
+if [ "$ALGORITHM" = mipro ]; then
 cat > "$CONFIG" << TOML
 [prompt_learning]
 algorithm = "mipro"
@@ -278,6 +297,42 @@ show_curve = true
 verbose_summary = true
 show_trial_results = true
 TOML
+else
+cat > "$CONFIG" << TOML
+[prompt_learning]
+algorithm = "gepa"
+task_app_url = "http://localhost:$PORT"
+results_folder = "$RESULTS"
+
+[prompt_learning.policy]
+provider = "$([ "$PROVIDER" = groq ] && echo groq || echo openai)"
+model = "$MODEL_NAME"
+inference_url = "$INFERENCE_URL"
+
+[prompt_learning.termination_config]
+budget = 300                 # most rollouts + reflection calls in the run, held-out included
+max_time_seconds = 1800
+target_score = 0.95          # stop early once a validation score reaches it
+
+[prompt_learning.gepa]
+candidate_selection = "pareto"   # parents from the per-instance Pareto frontier
+use_merge = true                 # merge two frontier candidates with a common ancestor
+
+[prompt_learning.gepa.rollout]
+minibatch_size = 3           # training examples each reflection sees
+max_concurrent = 20
+
+[prompt_learning.gepa.population]
+children_per_generation = 4  # proposals in flight at once
+
+[prompt_learning.initial_prompt]
+sections = [ { role = "system", content = "You are a banking assistant ..." } ]
+
+[display]
+show_curve = true
+show_trial_results = true
+TOML
+fi
 ok "Configuration written to $CONFIG"
 echo
 sed -n '1,40p' "$CONFIG"
@@ -286,7 +341,7 @@ pause
 # ---------------------------------------------------------------------------
 banner 5 "Run the Optimization"
 if [ "$HOSTED" = 1 ]; then
-    echo "Submitting MIPRO optimization job..."
+    echo "Submitting $ALGO_NAME optimization job..."
     echo "Executing: uvx synth-ai train \"$CONFIG\" --poll"
     uvx synth-ai train "$CONFIG" --poll || fail "The hosted job failed" \
         "check SYNTH_API_KEY, or unset it to use the local optimizer"
@@ -316,10 +371,14 @@ fi
 echo
 echo "Files created:"
 echo "  $WORKING_DIR/env_key.txt         ENVIRONMENT_API_KEY (mode 0600)"
-echo "  $WORKING_DIR/mipro_config.toml   the configuration"
+echo "  $CONFIG   the configuration"
 echo "  $WORKING_DIR/task_app.log        the task app's log"
 echo "  $RESULTS/                        best_prompt.json, score_history.json, job_metadata.json,"
-echo "                                   selected_demos.json, score_history.svg"
+echo "                                   selected_demos.json, score_history.svg$( [ "$ALGORITHM" = gepa ] && echo ", gepa_lineage.jsonl")"
 [ "$DEMO" = 1 ] && warn "This was a demo with the mock LLM. Set OPENAI_API_KEY (or GROQ_API_KEY, LLM_BASE_URL) for a real run."
 echo
 ok "Walkthrough complete"
+if [ "$ALGORITHM" = mipro ]; then
+    echo "Next steps: try GEPA (bash scripts/run_interactive.sh --algorithm gepa), then compare"
+    echo "both on the same model, budget and rows (make compare)."
+fi

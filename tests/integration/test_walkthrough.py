@@ -79,6 +79,31 @@ def check_files(workdir, port):
 
 
 @test
+def gepa_walkthrough_runs_the_same_six_steps():
+    workdir = tempfile.mkdtemp(dir=LOG_DIR, prefix="walkthrough-gepa-")
+    port = free_port()
+    r = walkthrough(workdir, port, args=("--yes", "--algorithm", "gepa"))
+    eq(r.returncode, 0, f"{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
+    out = r.stdout
+    for n, title in enumerate(("Prerequisites Check", "Generate ENVIRONMENT_API_KEY",
+                               "Start Banking77 Task App", "Create GEPA Configuration",
+                               "Run the Optimization", "Review Results"), 1):
+        ok(f"Step {n}: {title}" in out, f"banner of step {n}")
+    for line in ("GEPA Prompt Optimization", "Evolution (reflective mutation", "Optimization Complete",
+                 "Trial scores", "Walkthrough complete"):
+        ok(line in out, f"output shows {line!r}")
+    cfg = os.path.join(workdir, "gepa_config.toml")
+    with open(cfg, "rb") as f:
+        d = subprocess.run([os.path.join(BIN, "toml-decode")], input=f.read(), capture_output=True)
+    eq(d.returncode, 0, "gepa_config.toml is valid TOML")
+    eq(json.loads(d.stdout)["prompt_learning"]["algorithm"]["value"], "gepa")
+    res = os.path.join(workdir, "results")
+    for name in ("best_prompt.json", "score_history.json", "job_metadata.json", "gepa_lineage.jsonl"):
+        ok(os.path.exists(os.path.join(res, name)), name)
+    eq(processes_with(workdir), [], "nothing left running")
+
+
+@test
 def walkthrough_twice_leaves_nothing_running():
     workdir = tempfile.mkdtemp(dir=LOG_DIR, prefix="walkthrough-")
     port = free_port()
