@@ -114,7 +114,7 @@ build/tsan/bin/task-app: $(call objs,tsan,$(SERVER_SRC) $(LIB_SRC))
 
 # --- fuzzing (clang's libFuzzer, from libclang-rt-14-dev) -------------------
 
-FUZZ_TARGETS := rollout csv toml url reply json
+FUZZ_TARGETS := rollout csv toml url reply json extract
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 60
 

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "extract.h"
+
 #define DATASET_NUM_LABELS 77
 #define DATASET_TRAIN_ROWS 10003
 #define DATASET_TEST_ROWS 3080
@@ -81,6 +83,8 @@ int dataset_label(const dataset *ds, int split, size_t row);
 
 size_t dataset_num_labels(const dataset *ds);
 const char *dataset_label_name(const dataset *ds, int label);
+/* The label names by id (dataset_num_labels of them), for extract.h. */
+extract_labels dataset_extract_labels(const dataset *ds);
 /* "1. activate_my_card\n2. age_limit\n...": the {available_intents} text. */
 const char *dataset_available_intents(const dataset *ds);
 /* "activate_my_card, age_limit, ...": the {intents} text. */

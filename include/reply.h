@@ -6,6 +6,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "extract.h"
+
 #define REPLY_TOOL_NAME "banking77_classify"
 
 enum output_mode { OUTPUT_TOOL_CALLS, OUTPUT_TEXT, OUTPUT_STRUCTURED };
@@ -18,15 +20,22 @@ typedef struct llm_reply {
     json_t *tool_calls; /* the message's tool_calls, [] when none (new reference) */
     json_t *usage;      /* the reply's usage object, {} when absent (new reference) */
     char *predicted;    /* the predicted intent, NULL when the reply has none */
+    enum extract_path extraction; /* where predicted came from */
     char reason[200];   /* why predicted is NULL */
 } llm_reply;
 
 /* Parses the body of a 2xx reply. Returns 0 with *out filled (a reply without
  * a usable intent is still a success: predicted NULL, reason set). Returns -1
  * with a message in err when the body is not a chat completion at all (not
- * JSON, no choices[0].message). Free with reply_free. */
-int reply_parse(const char *body, size_t len, enum output_mode mode, llm_reply *out, char *err,
-                size_t errlen);
+ * JSON, no choices[0].message). Free with reply_free.
+ *
+ * The intent, in every mode: the tool call's intent (tool mode; a call to
+ * another tool is a wrong answer), else what the content says (extract.h:
+ * JSON, then a label of `labels` found in the text; NULL labels: JSON only).
+ * A tool call's intent that is not exactly a label is read the same way.
+ * Reasoning (reasoning_content, reasoning, <think>) is never the answer. */
+int reply_parse(const char *body, size_t len, enum output_mode mode, const extract_labels *labels,
+                llm_reply *out, char *err, size_t errlen);
 void reply_free(llm_reply *r);
 
 /* The intent from a tool call's arguments (a JSON string or object):

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "dataset.h"
+#include "params.h"
 #include "reply.h"
 #include "verr.h"
 
@@ -22,6 +23,8 @@ typedef struct rollout_defaults {
     int text_only;             /* render the messages as JSON text only: no tree in
                                   r->messages (the server's way; rollout_response
                                   needs the tree) */
+    int adapt;                 /* params.h bits: the request in the form the LLM
+                                  server accepts */
 } rollout_defaults;
 
 /* A validated rollout request. Every string is owned, but messages_json. */
@@ -42,6 +45,7 @@ typedef struct rollout {
     size_t upstream_body_len;
     double max_time_s;   /* this rollout's deadline, seconds */
     int temperature_zero; /* the request asked for temperature 0 */
+    int adapt;           /* the params.h adaptations the upstream body was built with */
 } rollout;
 
 /* Validates body (a JSON object) and fills *out. Returns 0, or -1 with a

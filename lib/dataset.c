@@ -581,6 +581,11 @@ const char *dataset_label_name(const dataset *ds, int label)
     return ds->labels[label];
 }
 
+extract_labels dataset_extract_labels(const dataset *ds)
+{
+    return (extract_labels){(const char *const *)ds->labels, ds->nlabels};
+}
+
 const char *dataset_available_intents(const dataset *ds)
 {
     return ds->available_intents;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "extract.h"
 #include "jsonr.h"
 #include "util.h"
 
@@ -95,41 +96,28 @@ static char *predict_tool(const json_t *calls, char *reason, size_t reasonlen)
     return NULL;
 }
 
-static char *predict_text(const char *content, char *reason, size_t reasonlen)
+/* A tool call's intent as a label of the set when it names one. */
+static char *canonical(char *intent, const extract_labels *labels)
 {
-    const char *ws = " \t\r\n\f\v";
-    if (!content) {
-        snprintf(reason, reasonlen, "the reply has no text content");
-        return NULL;
+    if (!intent || !labels)
+        return intent;
+    const char *exact = extract_exact_label(intent, labels);
+    if (exact) {
+        free(intent);
+        return xstrdup(exact);
     }
-    content += strspn(content, ws);
-    size_t n = strcspn(content, ws);
-    if (n == 0) {
-        snprintf(reason, reasonlen, "the reply's text content is empty");
-        return NULL;
+    enum extract_path p;
+    char reason[200];
+    char *found = extract_intent(intent, labels, &p, reason, sizeof reason);
+    if (found) {
+        free(intent);
+        return found;
     }
-    return xstrndup(content, n);
+    return intent;
 }
 
-static char *predict_structured(const char *content, char *reason, size_t reasonlen)
-{
-    if (!content) {
-        snprintf(reason, reasonlen, "the reply has no content");
-        return NULL;
-    }
-    jr_error jerr;
-    json_t *parsed = jr_parse(content, strlen(content), 0, &jerr);
-    if (!parsed) {
-        snprintf(reason, reasonlen, "the reply's content is not JSON: %s", jerr.text);
-        return NULL;
-    }
-    char *r = intent_of(parsed, reason, reasonlen);
-    json_decref(parsed);
-    return r;
-}
-
-int reply_parse(const char *body, size_t len, enum output_mode mode, llm_reply *out, char *err,
-                size_t errlen)
+int reply_parse(const char *body, size_t len, enum output_mode mode, const extract_labels *labels,
+                llm_reply *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     jr_error jerr;
@@ -153,16 +141,17 @@ int reply_parse(const char *body, size_t len, enum output_mode mode, llm_reply *
     json_t *usage = json_object_get(root, "usage");
     out->usage = json_is_object(usage) ? json_incref(usage) : json_object();
     const char *content = json_string_value(json_object_get(msg, "content"));
-    switch (mode) {
-    case OUTPUT_TOOL_CALLS:
-        out->predicted = predict_tool(out->tool_calls, out->reason, sizeof out->reason);
-        break;
-    case OUTPUT_TEXT:
-        out->predicted = predict_text(content, out->reason, sizeof out->reason);
-        break;
-    case OUTPUT_STRUCTURED:
-        out->predicted = predict_structured(content, out->reason, sizeof out->reason);
-        break;
+    if (mode == OUTPUT_TOOL_CALLS && json_array_size(out->tool_calls)) {
+        out->predicted = canonical(predict_tool(out->tool_calls, out->reason, sizeof out->reason), labels);
+        out->extraction = out->predicted ? EXTRACT_TOOL_CALL : EXTRACT_NONE;
+    } else {
+        /* No tool call (text and structured modes, or a model that answered
+         * in text although the tool was offered): what the content says. */
+        char why[160];
+        out->predicted = extract_intent(content, labels, &out->extraction, why, sizeof why);
+        if (!out->predicted)
+            snprintf(out->reason, sizeof out->reason, "%s%s",
+                     mode == OUTPUT_TOOL_CALLS ? "the reply has no tool call, and " : "", why);
     }
     json_decref(root);
     return 0;

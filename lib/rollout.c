@@ -164,6 +164,13 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
         }
         tok_key = tok_keys[i];
     }
+    if (tok_key && (def->adapt & ADAPT_MAX_COMPLETION_TOKENS))
+        tok_key = "max_completion_tokens";
+    else if (tok_key && (def->adapt & ADAPT_MAX_TOKENS))
+        tok_key = "max_tokens";
+    if (def->adapt & ADAPT_NO_TEMPERATURE)
+        temp = NULL; /* (temperature_zero stays: the caching decision is the caller's) */
+    r->adapt = def->adapt;
 
     if (bad_model) {
         verr_set(e, "model must be valid UTF-8", "[s,s,s,s]", "body", "policy", "config", "model");
@@ -172,7 +179,7 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
     buf_reserve(b, 1024);
     if (r->mode == OUTPUT_TOOL_CALLS) {
         jw_raw(b, ",\"tools\":[" TOOL_JSON "]");
-        if (def->tool_choice_function)
+        if (def->tool_choice_function || (def->adapt & ADAPT_FORCE_FUNCTION))
             jw_raw(b, ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"" REPLY_TOOL_NAME
                       "\"}}");
         else
@@ -258,6 +265,10 @@ int rollout_prepare(const json_t *body, const dataset *ds, const rollout_default
         }
         r->mode = (enum output_mode)m;
     }
+    /* a server that refuses tools or response_format is read in text mode */
+    if ((r->mode == OUTPUT_TOOL_CALLS && (def->adapt & ADAPT_NO_TOOLS)) ||
+        (r->mode == OUTPUT_STRUCTURED && (def->adapt & ADAPT_NO_RESPONSE_FORMAT)))
+        r->mode = OUTPUT_TEXT;
 
     static const char *url_keys[] = {"inference_url", "api_base", "base_url"};
     const char *url = first_string(cfg, url_keys, B77_ARRAY_LEN(url_keys), NULL);
@@ -383,6 +394,7 @@ static json_t *response(const rollout *r, const dataset *ds, const llm_reply *re
                              (json_int_t)st->llm_ms, "usage", reply->usage);
     if (!reply->predicted)
         json_object_set_new(info, "reason", safe_string(reply->reason));
+    json_object_set_new(info, "extraction", json_string(extract_path_name(reply->extraction)));
     json_object_set_new(info, "cache", json_string(st->cache ? st->cache : "off"));
     json_t *step = json_pack("{s:O,s:O,s:f,s:b,s:o}", "obs", obs, "tool_calls", reply->tool_calls,
                              "reward", reward, "done", 1, "info", info);
@@ -488,7 +500,9 @@ char *rollout_response_text(const rollout *r, const dataset *ds, const llm_reply
         if (jw_cstr(&b, reply->reason))
             jw_raw(&b, "\"\"");
     }
-    jw_raw(&b, ",\"cache\":");
+    jw_raw(&b, ",\"extraction\":\"");
+    buf_puts(&b, extract_path_name(reply->extraction));
+    jw_raw(&b, "\",\"cache\":");
     bad |= jw_cstr(&b, st->cache ? st->cache : "off");
     jw_raw(&b, "}}],\"final\":{\"observation\":");
     buf_append(&b, obs.data, obs.len);

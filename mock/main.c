@@ -21,6 +21,7 @@
 
 #include "classify.h"
 #include "dataset.h"
+#include "quirks.h"
 #include "log.h"
 #include "util.h"
 
@@ -29,7 +30,7 @@
 #define ATTEMPT_SLOTS 65536 /* bodies remembered for "*N" faults */
 
 enum fault {
-    F_NONE, F_429, F_500, F_502, F_503, F_MALFORMED, F_WRONG_TOOL, F_NO_INTENT, F_TRUNCATED,
+    F_NONE, F_400, F_429, F_500, F_502, F_503, F_MALFORMED, F_WRONG_TOOL, F_NO_INTENT, F_TRUNCATED,
     F_HANG, F_RESET, F_TRICKLE,
 };
 
@@ -37,7 +38,7 @@ static const struct {
     const char *name;
     enum fault f;
 } fault_names[] = {
-    {"429", F_429}, {"500", F_500}, {"502", F_502}, {"503", F_503},
+    {"400", F_400}, {"429", F_429}, {"500", F_500}, {"502", F_502}, {"503", F_503},
     {"malformed", F_MALFORMED}, {"wrong_tool", F_WRONG_TOOL}, {"no_intent", F_NO_INTENT},
     {"truncated", F_TRUNCATED}, {"hang", F_HANG}, {"reset", F_RESET},
     {"trickle", F_TRICKLE},
@@ -60,7 +61,8 @@ static struct {
     unsigned threads;
     int fixed; /* one canned reply, the body unread: an upstream that costs nothing */
     const char *data_dir; /* the dataset the simulated model knows */
-} opt = {"127.0.0.1", 0, 0, {F_NONE, -1, 0}, 1.0, 2, 0, NULL};
+    int quirks;           /* quirks.h */
+} opt = {"127.0.0.1", 0, 0, {F_NONE, -1, 0}, 1.0, 2, 0, NULL, 0};
 
 /* The simulated model: built before the daemon starts, read-only after. */
 static sim *sim_model;
@@ -230,16 +232,21 @@ static long seen_before(uint64_t h)
     return n;
 }
 
-/* Directives inside the model name: "mock+fault=429:1*1+latency=200". */
-static void model_directives(const char *model, struct fault_spec *f, long *latency)
+/* Directives inside the model name: "mock+fault=429:1*1+latency=200+quirk=no-tools". */
+static void model_directives(const char *model, struct fault_spec *f, long *latency, int *quirks)
 {
     for (const char *p = strchr(model, '+'); p; p = strchr(p + 1, '+')) {
         const char *d = p + 1;
         size_t n = strcspn(d, "+");
-        if (n > 6 && strncmp(d, "fault=", 6) == 0)
+        if (n > 6 && strncmp(d, "fault=", 6) == 0) {
             parse_fault(d + 6, n - 6, f);
-        else if (n > 8 && strncmp(d, "latency=", 8) == 0)
+        } else if (n > 8 && strncmp(d, "latency=", 8) == 0) {
             *latency = strtol(d + 8, NULL, 10);
+        } else if (n > 6 && strncmp(d, "quirk=", 6) == 0) {
+            int q = quirks_parse(d + 6, n - 6);
+            if (q > 0)
+                *quirks |= q;
+        }
     }
 }
 
@@ -251,6 +258,15 @@ static char *error_body(const char *type, const char *msg)
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     return s;
+}
+
+/* A plausible wrong intent for reasoning text to mention. */
+static const char *wrong_guess(const char *intent, uint64_t h)
+{
+    static const char *const guesses[] = {"card_delivery_estimate", "exchange_rate", "top_up_failed",
+                                          "card_linking", "pending_transfer"};
+    const char *g = guesses[h % B77_ARRAY_LEN(guesses)];
+    return strcmp(g, intent) == 0 ? guesses[(h + 1) % B77_ARRAY_LEN(guesses)] : g;
 }
 
 static void answer(struct mreq *r, const char *data, size_t len, const char *fault_header,
@@ -278,7 +294,17 @@ static void answer(struct mreq *r, const char *data, size_t len, const char *fau
     struct fault_spec f = {F_NONE, -1, 0};
     if (fault_header)
         parse_fault(fault_header, strlen(fault_header), &f);
-    model_directives(model, &f, latency);
+    int quirks = opt.quirks;
+    model_directives(model, &f, latency, &quirks);
+    char *rejected = quirks_reject(quirks, req, model);
+    if (rejected) {
+        r->status = 400;
+        r->resp = rejected;
+        json_decref(req);
+        return;
+    }
+    if (quirks & (QUIRK_TEXT_ONLY | QUIRK_JSON_CONTENT | QUIRK_THINK_TAGS))
+        tools_offered = 0, structured = 0; /* it answers in its own way */
     if (f.f == F_NONE && opt.fault.f != F_NONE) {
         uint64_t s = h ^ (uint64_t)seen_before(h ^ 0x5bd1e995ULL) * 0x9e3779b97f4a7c15ULL;
         if ((double)(splitmix64(&s) % 1000000) < opt.fault_rate * 1e6)
@@ -289,6 +315,13 @@ static void answer(struct mreq *r, const char *data, size_t len, const char *fau
 
     r->retry_after = -1;
     switch (f.f) {
+    case F_400:
+        r->status = 400;
+        r->resp = error_body("invalid_request_error",
+                             "Invalid 'messages[1]': messages with role 'tool' must be a response to "
+                             "a preceding message with 'tool_calls'. (mock-llm fault)");
+        json_decref(req);
+        return;
     case F_429:
         r->status = 429;
         r->retry_after = (int)f.arg;
@@ -329,9 +362,14 @@ static void answer(struct mreq *r, const char *data, size_t len, const char *fau
     size_t prompt_chars = 0;
     for (size_t i = 0; i < json_array_size(messages); i++)
         prompt_chars += json_string_length(json_object_get(json_array_get(messages, i), "content"));
-    json_t *msg;
+    json_t *msg = NULL;
     const char *finish = "stop";
-    if (a.classification && tools_offered) {
+    long reasoning_tokens = 0;
+    if (a.classification)
+        msg = quirks_message(quirks, a.intent, wrong_guess(a.intent, h), &reasoning_tokens);
+    if (msg) {
+        /* the quirk's own shape */
+    } else if (a.classification && tools_offered) {
         const char *tool = json_string_value(
             json_object_get(json_object_get(json_array_get(tools, 0), "function"), "name"));
         json_t *args = f.f == F_NO_INTENT ? json_pack("{s:s}", "label", a.intent)
@@ -356,6 +394,14 @@ static void answer(struct mreq *r, const char *data, size_t len, const char *fau
         msg = json_pack("{s:s,s:s}", "role", "assistant", "content",
                         a.classification ? (f.f == F_NO_INTENT ? "" : a.intent) : a.text);
     }
+    if (quirks & QUIRK_REASONING) {
+        char *rc = xasprintf("The customer could mean %s. Weighing it against %s.",
+                             wrong_guess(a.classification ? a.intent : "", h),
+                             a.classification ? a.intent : "the request");
+        json_object_set_new(msg, "reasoning_content", json_string(rc));
+        free(rc);
+        reasoning_tokens = 40;
+    }
     size_t completion_chars = a.classification ? strlen(a.intent) + 12 : strlen(a.text);
     char id[40];
     snprintf(id, sizeof id, "chatcmpl-mock-%016llx", (unsigned long long)h);
@@ -366,6 +412,17 @@ static void answer(struct mreq *r, const char *data, size_t len, const char *fau
         (json_int_t)(prompt_chars / 4 + 1), "completion_tokens",
         (json_int_t)(completion_chars / 4 + 1), "total_tokens",
         (json_int_t)(prompt_chars / 4 + completion_chars / 4 + 2));
+    if (reasoning_tokens) {
+        json_t *u = json_object_get(resp, "usage");
+        json_object_set_new(u, "completion_tokens_details",
+                            json_pack("{s:I}", "reasoning_tokens", (json_int_t)reasoning_tokens));
+        json_object_set_new(u, "completion_tokens",
+                            json_integer(json_integer_value(json_object_get(u, "completion_tokens")) +
+                                         reasoning_tokens));
+        json_object_set_new(u, "total_tokens",
+                            json_integer(json_integer_value(json_object_get(u, "total_tokens")) +
+                                         reasoning_tokens));
+    }
     r->status = 200;
     r->resp = resp ? json_dumps(resp, JSON_COMPACT) : error_body("server_error", "encode failed");
     json_decref(resp);
@@ -571,6 +628,10 @@ static void usage(FILE *out)
         "  --threads N         HTTP threads (default 2)\n"
         "  --data-dir DIR      the dataset (train.csv, test.csv) the model knows (default\n"
         "                      $B77_DATA_DIR, else dataset; without it only word similarity)\n"
+        "  --quirk NAMES       behave like a particular LLM server (comma-separated, repeatable):\n"
+        "                      no-tools, no-required, no-temperature, completion-tokens-only,\n"
+        "                      max-tokens-only, no-response-format, text-only, json-content,\n"
+        "                      reasoning, think-tags (also \"+quirk=NAMES\" in the model)\n"
         "  --fixed             answer every request with one canned tool call, without\n"
         "                      reading it (an upstream that costs nothing, for benchmarks)\n"
         "  --log-level LEVEL   debug, info, warn, error or off (default warn)\n"
@@ -579,6 +640,7 @@ static void usage(FILE *out)
         "Fault SPEC is KIND[:ARG][*N]; with *N only the first N attempts of the same request\n"
         "body fail, so a retrying client then succeeds. KIND is one of\n"
         "  429[:SECONDS]  rate limited, with Retry-After when SECONDS is given\n"
+        "  400            a request error that is not about a parameter\n"
         "  500 502 503    server errors\n"
         "  malformed      200 with a body that is not JSON\n"
         "  wrong_tool     a call to a tool other than the one offered\n"
@@ -599,6 +661,7 @@ int main(int argc, char **argv)
         {"fault-rate", required_argument, 0, 'r'}, {"threads", required_argument, 0, 't'},
         {"log-level", required_argument, 0, 'L'}, {"help", no_argument, 0, 'h'},
         {"fixed", no_argument, 0, 'F'},           {"data-dir", required_argument, 0, 'D'},
+        {"quirk", required_argument, 0, 'Q'},
         {0, 0, 0, 0},
     };
     log_set_level(LOG_WARN);
@@ -627,6 +690,15 @@ int main(int argc, char **argv)
         }
         case 'F': opt.fixed = 1; break;
         case 'D': opt.data_dir = optarg; break;
+        case 'Q': {
+            int q = quirks_parse(optarg, strlen(optarg));
+            if (q < 0) {
+                fprintf(stderr, "mock-llm: unknown --quirk \"%s\" (see --help)\n", optarg);
+                return 2;
+            }
+            opt.quirks |= q;
+            break;
+        }
         case 'h': usage(stdout); return 0;
         default: fprintf(stderr, "Try 'mock-llm --help'.\n"); return 2;
         }

@@ -27,6 +27,7 @@ typedef struct server_config {
     int upstream_idle_s;       /* LLM connections no call used this long are closed */
     int short_user;            /* older short user message */
     int tool_choice_function;  /* forced-function tool_choice */
+    int strict_params;         /* never resend in the form an LLM server accepts */
     int idle_timeout_s;        /* idle client connections are closed after this */
     int grace_s;               /* shutdown: how long in-flight rollouts may finish */
     int check_counts;          /* require the published row counts */

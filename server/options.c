@@ -44,6 +44,9 @@ static void usage(FILE *out)
         "  --upstream-idle S      close pooled LLM connections after S seconds without\n"
         "                         calls (default 120)\n"
         "  --short-user-prompt    use the older short user message (no intent list)\n"
+        "  --strict-params        send every request as asked, even to an LLM server that refused\n"
+        "                         a parameter (by default the task app learns what each server\n"
+        "                         accepts from its 400 and resends once in that form)\n"
         "  --tool-choice MODE     required (default) or function (the forced-function\n"
         "                         object, for servers that reject \"required\")\n"
         "  --idle-timeout S       close idle client connections after S seconds (default 60)\n"
@@ -102,7 +105,7 @@ int options_parse(server_config *cfg, int argc, char **argv)
 {
     enum {
         O_HOST = 256, O_PORT, O_DATA, O_SPLIT, O_INFLIGHT, O_CONNS, O_THREADS, O_BODY, O_URL,
-        O_MODEL, O_MAXTIME, O_UPTIMEOUT, O_CONNTIMEOUT, O_RETRIES, O_SHORT, O_TOOLCHOICE,
+        O_MODEL, O_MAXTIME, O_UPTIMEOUT, O_CONNTIMEOUT, O_RETRIES, O_SHORT, O_STRICT, O_TOOLCHOICE,
         O_IDLE, O_GRACE, O_LOG, O_ANYCOUNT, O_CACHE, O_CACHE_BYTES, O_CACHE_FILE, O_UPIDLE,
     };
     static const struct option longopts[] = {
@@ -122,6 +125,7 @@ int options_parse(server_config *cfg, int argc, char **argv)
         {"retries", required_argument, 0, O_RETRIES},
         {"upstream-idle", required_argument, 0, O_UPIDLE},
         {"short-user-prompt", no_argument, 0, O_SHORT},
+        {"strict-params", no_argument, 0, O_STRICT},
         {"tool-choice", required_argument, 0, O_TOOLCHOICE},
         {"idle-timeout", required_argument, 0, O_IDLE},
         {"grace", required_argument, 0, O_GRACE},
@@ -214,6 +218,7 @@ int options_parse(server_config *cfg, int argc, char **argv)
             cfg->upstream_idle_s = (int)v;
             break;
         case O_SHORT: cfg->short_user = 1; break;
+        case O_STRICT: cfg->strict_params = 1; break;
         case O_TOOLCHOICE:
             if (strcmp(optarg, "required") == 0) {
                 cfg->tool_choice_function = 0;

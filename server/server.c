@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "adapt.h"
 #include "cache.h"
 #include "jsonr.h"
 #include "llmurl.h"
@@ -72,6 +73,7 @@ struct server {
     int port;
     metrics *metrics;
     cache *cache; /* NULL when --cache off */
+    adapt_memo *adapt; /* what each LLM server accepts (shared; its own lock); NULL: --strict-params */
     atomic_uint inflight; /* admitted rollouts not yet answered */
     atomic_int stopping;
 };
@@ -134,6 +136,7 @@ struct request {
     cache_key ckey;
     int leader; /* other identical requests wait for this one's call... */
     int shared; /* ...and have been handed its result */
+    int adapted; /* resent once in a form the LLM server accepts */
 };
 
 /* ---- the one reply path ------------------------------------------------ */
@@ -262,6 +265,15 @@ static enum MHD_Result reply_metrics(struct request *rq)
 {
     buf text = {0};
     metrics_render(rq->srv->metrics, atomic_load(&rq->srv->inflight), &text);
+    if (rq->srv->adapt) {
+        long counts[ADAPT_COUNT];
+        adapt_memo_counts(rq->srv->adapt, counts);
+        buf_puts(&text, "# HELP b77_llm_adaptations_total Request forms learned from LLM servers' 400 "
+                        "refusals, per (endpoint, model).\n# TYPE b77_llm_adaptations_total counter\n");
+        for (int i = 0; i < ADAPT_COUNT; i++)
+            buf_printf(&text, "b77_llm_adaptations_total{adaptation=\"%s\"} %ld\n", params_name(i),
+                       counts[i]);
+    }
     if (rq->srv->cache) {
         cache_stats cs = cache_get_stats(rq->srv->cache);
         buf_printf(&text,
@@ -455,6 +467,66 @@ static struct curl_slist *upstream_headers(struct request *rq)
 
 static enum MHD_Result finish_rollout(struct request *rq);
 
+/* Prepares rq's rollout again from body with the adaptations `bits` (the
+ * first preparation succeeded, so this one does too). */
+static int reprepare(struct request *rq, const json_t *body, int bits, verr *e)
+{
+    rollout_defaults d = rq->srv->defaults;
+    d.adapt = bits;
+    rollout again;
+    int rc = rollout_prepare(body, rq->srv->ds, &d, &again, e);
+    if (rc == 0) {
+        rollout_free(&rq->ro);
+        rq->ro = again;
+    }
+    return rc;
+}
+
+/* After a 400: when the LLM server refused a parameter this request can do
+ * without, learn it and send the request again in the accepted form (once).
+ * Returns 1 when resent (the connection is parked again). */
+static int adapt_and_resend(struct request *rq)
+{
+    server *s = rq->srv;
+    upcall *c = &rq->call;
+    if (!s->adapt || rq->adapted || c->result != UPCALL_HTTP || c->status != 400)
+        return 0;
+    int add = params_adaptation(c->reply.data ? c->reply.data : "", c->reply.len,
+                                rq->ro.upstream_body, rq->ro.upstream_body_len, rq->ro.adapt);
+    if (!add)
+        return 0;
+    json_t *body = jr_parse(rq->body.data ? rq->body.data : "", rq->body.len, 0, NULL);
+    verr e = {0};
+    int bits = rq->ro.adapt | add | adapt_memo_get(s->adapt, rq->ro.call_url, rq->ro.model);
+    char *url = xstrdup(rq->ro.call_url), *model = xstrdup(rq->ro.model);
+    int rc = body ? reprepare(rq, body, bits, &e) : -1;
+    json_decref(body);
+    verr_clear(&e);
+    if (rc != 0) {
+        free(url);
+        free(model);
+        return 0;
+    }
+    int fresh = adapt_memo_add(s->adapt, url, model, add);
+    for (int i = 0; i < ADAPT_COUNT; i++)
+        if (fresh & (1 << i))
+            log_warn("the LLM at %s refused a parameter for model %s: from now on, %s "
+                     "(--strict-params turns this off)", url, model, params_description(i));
+    free(url);
+    free(model);
+    rq->adapted = 1;
+    rq->leader = 0; /* the resent call is this request's own */
+    rq->cache_state = NULL;
+    c->url = rq->ro.call_url;
+    c->body = rq->ro.upstream_body;
+    c->body_len = rq->ro.upstream_body_len;
+    buf_reset(&c->reply);
+    c->error[0] = '\0';
+    MHD_suspend_connection(rq->conn);
+    upstream_submit(s->up, c);
+    return 1;
+}
+
 static enum MHD_Result start_rollout(struct request *rq)
 {
     server *s = rq->srv;
@@ -478,6 +550,12 @@ static enum MHD_Result start_rollout(struct request *rq)
     }
     verr e = {0};
     int rc = rollout_prepare(body, s->ds, &s->defaults, &rq->ro, &e);
+    if (rc == 0) {
+        /* a server known to refuse part of the request gets the form it accepts */
+        int bits = adapt_memo_get(s->adapt, rq->ro.call_url, rq->ro.model);
+        if (bits)
+            rc = reprepare(rq, body, bits, &e);
+    }
     json_decref(body);
     if (rc != 0)
         return reply(rq, MHD_HTTP_UNPROCESSABLE_CONTENT, verr_body(&e), NULL);
@@ -591,8 +669,9 @@ static enum MHD_Result finish_rollout(struct request *rq)
     /* The reply is parsed once, here: a usable one is what the cache keeps. */
     int ok_status = c->result == UPCALL_HTTP && c->status >= 200 && c->status < 300;
     llm_reply r;
+    extract_labels labels = dataset_extract_labels(rq->srv->ds);
     int parsed = ok_status && reply_parse(c->reply.data ? c->reply.data : "", c->reply.len,
-                                          ro->mode, &r, msg, sizeof msg) == 0;
+                                          ro->mode, &labels, &r, msg, sizeof msg) == 0;
     if (rq->leader) {
         /* Store before waking the waiters, so that a request arriving in
          * between finds it in the cache. */
@@ -600,6 +679,8 @@ static enum MHD_Result finish_rollout(struct request *rq)
             cache_put(rq->srv->cache, rq->ckey, c->reply.data, c->reply.len);
         share_with_waiters(rq);
     }
+    if (!ok_status && adapt_and_resend(rq))
+        return MHD_YES;
     if (c->result == UPCALL_HTTP)
         snprintf(outcome, sizeof outcome, "%ld", c->status);
     if (own_call)
@@ -714,8 +795,12 @@ static enum MHD_Result dispatch(struct request *rq)
         return handle_health(rq, 0);
     case ROUTE_HEALTH_ROLLOUT:
         return handle_health(rq, 1);
-    case ROUTE_INFO:
-        return reply(rq, MHD_HTTP_OK, taskinfo_info(s->ds, s->cfg->default_split), NULL);
+    case ROUTE_INFO: {
+        json_t *info = taskinfo_info(s->ds, s->cfg->default_split);
+        json_object_set_new(info, "llm_adaptations", adapt_memo_json(s->adapt));
+        json_object_set_new(info, "strict_params", json_boolean(!s->adapt));
+        return reply(rq, MHD_HTTP_OK, info, NULL);
+    }
     case ROUTE_TASK_INFO:
         return handle_task_info(rq);
     case ROUTE_DONE:
@@ -933,6 +1018,7 @@ static void server_free(server *s)
     free(s->workers);
     metrics_free(s->metrics);
     cache_free(s->cache);
+    adapt_memo_free(s->adapt);
     free(s);
 }
 
@@ -991,6 +1077,8 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
     };
     s->keys = (llm_keys){cfg->openai_key, cfg->groq_key, cfg->llm_api_key};
     s->metrics = metrics_new(route_labels, (int)B77_ARRAY_LEN(route_labels));
+    if (!cfg->strict_params)
+        s->adapt = adapt_memo_new();
     s->nworkers = cfg->threads ? cfg->threads : 1;
     s->workers = xcalloc(s->nworkers, sizeof *s->workers);
     for (size_t i = 0; i < s->nworkers; i++)

@@ -16,12 +16,16 @@ static void same_as_jansson(const json_t *v)
     buf_free(&b);
 }
 
+static const char *const label_names[] = {"card_arrival", "card_delivery_estimate", "top_up_failed",
+                                          "top_up", "Refund_not_showing_up", "reverted_card_payment?"};
+static const extract_labels labels = {label_names, sizeof label_names / sizeof label_names[0]};
+
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
     for (int mode = OUTPUT_TOOL_CALLS; mode <= OUTPUT_STRUCTURED; mode++) {
         llm_reply r;
         char err[256];
-        if (reply_parse((const char *)data, size, (enum output_mode)mode, &r, err, sizeof err) == 0) {
+        if (reply_parse((const char *)data, size, (enum output_mode)mode, &labels, &r, err, sizeof err) == 0) {
             if (!json_is_array(r.tool_calls) || !json_is_object(r.usage))
                 abort(); /* callers rely on a list and an object, never null */
             if (!r.predicted && !r.reason[0])

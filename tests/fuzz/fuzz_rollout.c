@@ -28,7 +28,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         json_decref(body);
         return 0;
     }
-    rollout_defaults def = {"http://127.0.0.1:9/v1", "m", 1, (int)(size & 1), (int)(size & 2), 600, 0};
+    rollout_defaults def = {"http://127.0.0.1:9/v1", "m", 1, (int)(size & 1), (int)(size & 2), 600, 0,
+                            (int)((size >> 2) & 63)};
     rollout r;
     verr ve = {0};
     int rc = rollout_prepare(body, ds, &def, &r, &ve);
@@ -48,7 +49,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         const char *reply = "{\"choices\":[{\"message\":{\"content\":\"card_arrival\"}}]}";
         llm_reply rep;
         char err[200];
-        if (reply_parse(reply, strlen(reply), OUTPUT_TEXT, &rep, err, sizeof err) == 0) {
+        extract_labels labels = dataset_extract_labels(ds);
+        if (reply_parse(reply, strlen(reply), OUTPUT_TEXT, &labels, &rep, err, sizeof err) == 0) {
             rollout_stats st = {1, 1, "off"};
             json_t *resp = rollout_response(&r, ds, &rep, &st);
             if (!resp)

@@ -377,6 +377,88 @@ def mock_rewards_matching_demonstrations():
     ok(vague < base, f"vague instruction {vague:.3f} should trail the baseline {base:.3f}")
 
 
+# ---- LLM servers as they are --------------------------------------------------
+
+QUIRK_SEEDS = range(0, 3080, 150)
+
+
+def quirk_rollouts(app, model, config=None, extra=None):
+    out = []
+    for seed in QUIRK_SEEDS:
+        r = rollout(app, seed, config=dict({"model": model}, **(config or {})), extra=extra)
+        eq(r.status, 200, r.body[:300])
+        out.append(step_of(r.json()))
+    return out
+
+
+@test
+def every_server_quirk_scores_like_a_clean_server():
+    """Each mock quirk: the rollouts succeed with the same predictions (and
+    rewards) as a server without it; a refused parameter is learned once and
+    then sent right at once."""
+    with start_mock() as mock, start_app(mock) as app:
+        clean = quirk_rollouts(app, "mock")
+        want = [(s["info"]["predicted_intent"], s["reward"]) for s in clean]
+        ok(all(s["info"]["extraction"] == "tool_call" for s in clean), "a clean server: tool calls")
+        ok(sum(r for _, r in want) > 0, "some right answers to compare")
+        cases = [
+            # quirk, extra rollout config, expected extraction, adaptation learned
+            ("no-tools", {}, "label", "no_tools"),
+            ("no-required", {}, "tool_call", "force_function"),
+            ("no-temperature", {"temperature": 0}, "tool_call", "no_temperature"),
+            ("completion-tokens-only", {"max_tokens": 32}, "tool_call", "max_completion_tokens"),
+            ("max-tokens-only", {"max_completion_tokens": 32}, "tool_call", "max_tokens"),
+            ("text-only", {}, "label", None),
+            ("json-content", {}, "json", None),
+            ("reasoning", {}, "tool_call", None),
+            ("think-tags", {}, "label", None),
+        ]
+        for quirk, cfg, extraction, learned in cases:
+            model = f"mock+quirk={quirk}"
+            before = mock_completions(mock)
+            got = quirk_rollouts(app, model, cfg)
+            eq([(s["info"]["predicted_intent"], s["reward"]) for s in got], want, quirk)
+            ok(all(s["info"]["extraction"] == extraction for s in got),
+               f"{quirk}: extraction {[s['info']['extraction'] for s in got][:3]}")
+            calls = mock_completions(mock) - before
+            # one refused call when a parameter is learned, then each rollout right at once
+            eq(calls, len(got) + (1 if learned else 0), f"{quirk}: {calls} LLM calls")
+            if quirk == "reasoning":
+                ok(all(s["info"]["usage"]["completion_tokens_details"]["reasoning_tokens"] > 0 for s in got),
+                   "reasoning tokens counted in usage")
+        info = request(app, "GET", "/info").json()
+        learned = {(a["model"], n) for a in info["llm_adaptations"] for n in a["adaptations"]}
+        for quirk, _, _, name in cases:
+            if name:
+                ok((f"mock+quirk={quirk}", name) in learned, f"/info shows {quirk}: {learned}")
+        metrics = request(app, "GET", "/metrics").body.decode()
+        ok('b77_llm_adaptations_total{adaptation="no_tools"} 1' in metrics, "counted in /metrics")
+        log = app.read_log()
+        eq(log.count("refused a parameter for model mock+quirk=no-tools"), 1, "logged once")
+    # structured mode against a server without response_format
+    with start_mock("--quirk", "no-response-format") as mock, start_app(mock) as app:
+        r = rollout(app, 7, extra={"policy": {"output_mode": "structured", "config": {}}})
+        eq(r.status, 200, r.body[:300])
+        ok(step_of(r.json())["info"]["predicted_intent"], "answered in text")
+
+
+@test
+def strict_params_passes_the_refusal_on():
+    with start_mock() as mock, start_app(mock, args=["--strict-params"]) as app:
+        r = rollout(app, 3, config={"model": "mock+quirk=no-temperature", "temperature": 0})
+        eq(r.status, 502)
+        ok("temperature" in r.json()["detail"], r.json()["detail"])
+        eq(request(app, "GET", "/info").json()["llm_adaptations"], [])
+    # a 400 for any other reason is passed on as before, with no second call
+    with start_mock() as mock, start_app(mock) as app:
+        before = mock_completions(mock)
+        r = rollout(app, 3, config={"model": "mock+fault=400"})
+        eq(r.status, 502)
+        ok("HTTP 400" in r.json()["detail"] and "tool_calls" in r.json()["detail"], r.json()["detail"])
+        eq(mock_completions(mock) - before, 1, "not resent")
+        eq(request(app, "GET", "/info").json()["llm_adaptations"], [])
+
+
 # ---- upstream faults ---------------------------------------------------------
 
 def fault_rollout(spec, seed=1, safety=None, **kw):

@@ -1,14 +1,18 @@
 /* Unit tests: reply parsing and scoring. */
 #include <stdlib.h>
 
+#include "labels.h"
 #include "reply.h"
 #include "test.h"
+#include "util.h"
+
+static const extract_labels L = {banking77_labels, B77_ARRAY_LEN(banking77_labels)};
 
 static char *predict(const char *body, enum output_mode mode, char *reason)
 {
     llm_reply r;
     char err[256];
-    if (reply_parse(body, strlen(body), mode, &r, err, sizeof err) != 0)
+    if (reply_parse(body, strlen(body), mode, &L, &r, err, sizeof err) != 0)
         return NULL;
     char *p = r.predicted ? strdup(r.predicted) : NULL;
     strcpy(reason, r.reason);
@@ -32,7 +36,7 @@ TEST(reply_tool_call_forms)
     CHECK_STR(p, "x");
     free(p);
     p = predict(TOOLREPLY("\"{\\\"intent\\\":[\\\"card\\\",\\\"arrival\\\"]}\""), OUTPUT_TOOL_CALLS, reason);
-    CHECK_STR(p, "card arrival");
+    CHECK_STR(p, "card_arrival"); /* a list joined, read as the label it names */
     free(p);
     p = predict(TOOLREPLY("\"{\\\"intent\\\":42}\""), OUTPUT_TOOL_CALLS, reason);
     CHECK_STR(p, "42");
@@ -45,8 +49,22 @@ TEST(reply_tool_call_forms)
                 "\"arguments\":\"{}\"}}]}}]}",
                 OUTPUT_TOOL_CALLS, reason);
     CHECK(p == NULL && strstr(reason, "wrong tool"));
-    p = predict("{\"choices\":[{\"message\":{\"content\":\"card_arrival\"}}]}", OUTPUT_TOOL_CALLS, reason);
-    CHECK(p == NULL && strstr(reason, "no tool call"));
+    /* no tool call although one was offered: the text is read */
+    p = predict("{\"choices\":[{\"message\":{\"content\":\"card_arrival is the intent.\"}}]}",
+                OUTPUT_TOOL_CALLS, reason);
+    CHECK_STR(p, "card_arrival");
+    free(p);
+    p = predict("{\"choices\":[{\"message\":{\"content\":\"I cannot help.\"}}]}", OUTPUT_TOOL_CALLS, reason);
+    CHECK(p == NULL && strstr(reason, "no tool call") && strstr(reason, "no label"));
+    /* a tool call's intent in another spelling is the label */
+    p = predict(TOOLREPLY("\"{\\\"intent\\\":\\\"Card Arrival\\\"}\""), OUTPUT_TOOL_CALLS, reason);
+    CHECK_STR(p, "card_arrival");
+    free(p);
+    /* reasoning is never the answer */
+    p = predict("{\"choices\":[{\"message\":{\"reasoning_content\":\"card_linking\",\"content\":"
+                "\"<think>exchange_rate?</think>age_limit\"}}]}", OUTPUT_TEXT, reason);
+    CHECK_STR(p, "age_limit");
+    free(p);
 }
 
 TEST(reply_text_and_structured)
@@ -70,10 +88,10 @@ TEST(reply_not_a_completion_is_an_error)
 {
     llm_reply r;
     char err[256];
-    CHECK(reply_parse("{\"choices\":[{\"mess", 18, OUTPUT_TOOL_CALLS, &r, err, sizeof err) != 0);
+    CHECK(reply_parse("{\"choices\":[{\"mess", 18, OUTPUT_TOOL_CALLS, &L, &r, err, sizeof err) != 0);
     CHECK(strstr(err, "not JSON") != NULL);
     const char *e = "{\"error\":{\"message\":\"quota\"}}";
-    CHECK(reply_parse(e, strlen(e), OUTPUT_TOOL_CALLS, &r, err, sizeof err) != 0);
+    CHECK(reply_parse(e, strlen(e), OUTPUT_TOOL_CALLS, &L, &r, err, sizeof err) != 0);
     CHECK(strstr(err, "quota") != NULL);
 }
 

@@ -20,7 +20,7 @@ static dataset *data(void)
     return ds;
 }
 
-static const rollout_defaults DEF = {NULL, NULL, 1, 0, 0, 600.0, 0};
+static const rollout_defaults DEF = {NULL, NULL, 1, 0, 0, 600.0, 0, 0};
 
 static int prepare(const char *json, const rollout_defaults *def, rollout *r, verr *e)
 {
@@ -115,7 +115,7 @@ TEST(prepare_defaults_and_modes)
         return;
     rollout r;
     verr e = {0};
-    rollout_defaults def = {"http://127.0.0.1:9", "dm", 1, 0, 1, 30.0, 0};
+    rollout_defaults def = {"http://127.0.0.1:9", "dm", 1, 0, 1, 30.0, 0, 0};
     CHECK(prepare("{\"env\":{\"config\":{\"seed\":\"3\"}},\"policy\":{\"output_mode\":\"structured\"},"
                   "\"trace_correlation_id\":\"t\",\"safety\":{\"max_time_s\":900}}",
                   &def, &r, &e) == 0);
@@ -154,7 +154,7 @@ TEST(prepare_rejections_name_the_field)
 {
     if (!data())
         return;
-    rollout_defaults def = {"http://127.0.0.1:9", "dm", 1, 0, 0, 600.0, 0};
+    rollout_defaults def = {"http://127.0.0.1:9", "dm", 1, 0, 0, 600.0, 0, 0};
     expect_422("{\"env\":{\"seed\":\"x\"}}", &def, "[\"body\",\"env\",\"seed\"]");
     expect_422("{\"env\":{\"seed\":true}}", &def, "[\"body\",\"env\",\"seed\"]");
     expect_422("{\"env\":{\"config\":{\"seed\":1.5}}}", &def, "[\"body\",\"env\",\"config\",\"seed\"]");
@@ -170,7 +170,7 @@ TEST(prepare_rejections_name_the_field)
     expect_422("{\"policy\":{\"config\":{\"prompt_template\":\"{nope}\"}}}", &def,
                "[\"body\",\"policy\",\"config\",\"prompt_template\"]");
     expect_422("{}", &DEF, "[\"body\",\"policy\",\"config\",\"inference_url\"]");
-    rollout_defaults nomodel = {"http://127.0.0.1:9", NULL, 1, 0, 0, 600.0, 0};
+    rollout_defaults nomodel = {"http://127.0.0.1:9", NULL, 1, 0, 0, 600.0, 0, 0};
     expect_422("{}", &nomodel, "[\"body\",\"policy\",\"config\",\"model\"]");
 }
 
@@ -180,14 +180,14 @@ TEST(response_has_every_field)
         return;
     rollout r;
     verr e = {0};
-    rollout_defaults def = {"http://127.0.0.1:9/v1", "m", 1, 0, 0, 600.0, 0};
+    rollout_defaults def = {"http://127.0.0.1:9/v1", "m", 1, 0, 0, 600.0, 0, 0};
     CHECK(prepare("{\"run_id\":\"r\",\"env\":{\"seed\":0}}", &def, &r, &e) == 0);
     const char *body = "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"type\":"
                        "\"function\",\"function\":{\"name\":\"banking77_classify\",\"arguments\":"
                        "\"{\\\"intent\\\":\\\"Card Arrival\\\"}\"}}]}}],\"usage\":{\"total_tokens\":9}}";
     llm_reply rep;
     char err[200];
-    CHECK(reply_parse(body, strlen(body), OUTPUT_TOOL_CALLS, &rep, err, sizeof err) == 0);
+    CHECK(reply_parse(body, strlen(body), OUTPUT_TOOL_CALLS, NULL, &rep, err, sizeof err) == 0);
     rollout_stats st = {1, 5, "off"};
     json_t *resp = rollout_response(&r, data(), &rep, &st);
     CHECK(resp != NULL);
@@ -226,7 +226,7 @@ TEST(response_has_every_field)
     reply_free(&rep);
     /* a reply without an intent: reward 0, tool_calls [] not null, a reason */
     const char *none = "{\"choices\":[{\"message\":{\"content\":\"hmm\"}}]}";
-    CHECK(reply_parse(none, strlen(none), OUTPUT_TOOL_CALLS, &rep, err, sizeof err) == 0);
+    CHECK(reply_parse(none, strlen(none), OUTPUT_TOOL_CALLS, NULL, &rep, err, sizeof err) == 0);
     resp = rollout_response(&r, data(), &rep, &st);
     step = json_array_get(json_object_get(json_array_get(json_object_get(resp, "trajectories"), 0), "steps"), 0);
     CHECK(json_real_value(json_object_get(step, "reward")) == 0.0);
