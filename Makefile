@@ -29,7 +29,7 @@ MOCK_NOMAIN = $(filter-out mock/main.c,$(MOCK_SRC))
 BANKING77_SOURCE ?= $(wildcard ../shared/banking77)
 export BANKING77_SOURCE
 
-.PHONY: all run test test-all deps dataset clean help format bench bench-tpe bench-opt compare fuzz soak
+.PHONY: all run test test-all deps deps-test dataset clean help format bench bench-tpe bench-opt compare fuzz soak
 .DEFAULT_GOAL := all
 
 all: bin/task-app bin/mock-llm bin/toml-decode bin/mipro
@@ -136,8 +136,11 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 
-test: deps dataset
+test: deps-test dataset
 	@$(MAKE) --no-print-directory test-all
+
+deps-test:
+	@scripts/install-deps.sh --test
 
 test-all: all build/unit-tests build/asan/unit-tests build/asan/bin/task-app build/asan/bin/mock-llm \
 		build/asan/bin/toml-decode build/asan/bin/mipro build/tsan/bin/task-app \

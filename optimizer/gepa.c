@@ -556,6 +556,28 @@ static json_t *pool_json(gepa *g)
     return a;
 }
 
+/* The live page: the pool so far, the best candidate as the winner. */
+static void snapshot(run *r, void *arg)
+{
+    gepa *g = arg;
+    char **instr = xcalloc(g->n + 1, sizeof *instr);
+    for (size_t i = 0; i < g->n; i++)
+        instr[i] = g->pool[i]->instr;
+    run_outcome out = {0};
+    out.instr = instr;
+    out.ninstr = g->n;
+    out.sets = &g->empty;
+    out.nsets = 1;
+    out.nval = g->val.n;
+    out.trials = g->trials;
+    out.ntrials = g->ntrials;
+    out.val_initial = g->n && val_full(&g->pool[0]->vs, g->val.n) ? mean_of(g, 0) : NAN;
+    out.win_instr = g->best > 0 ? g->best : 0;
+    out.val_best = out.val_win = g->best >= 0 ? mean_of(g, g->best) : NAN;
+    run_ui_publish(r, &out, 1);
+    free(instr);
+}
+
 int gepa_run(const mipro_config *c, const mipro_opts *o)
 {
     gepa g = {0};
@@ -563,7 +585,11 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
     run *r = &g.r;
     char **instr = NULL; /* the outcome's view of the pool's instructions */
     run_init(r, c, o, "gepa");
+    r->snapshot = snapshot;
+    r->snapshot_arg = &g;
     int rc = 1;
+    if (run_ui_start(r) != 0)
+        goto out;
     if (mkdir_p(r->results) != 0) {
         fprintf(stderr, "gepa: cannot create the results folder %s: %s\n", r->results, strerror(errno));
         goto out;
@@ -637,7 +663,7 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
         if (!run_stopped(r) && !r->dead)
             seed_pool(&g);
         run_say(r, "\nEvolution (reflective mutation on the Pareto frontier)\n");
-        run_event(r, json_pack("{s:s,s:s}", "event", "phase", "name", "search"));
+        run_phase(r, "search");
         while (!stop_reason(&g)) {
             if (reflect(&g) != 0) {
                 r->termination = "budget";
@@ -684,6 +710,7 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
                     out.kept_reason);
         run_say(r, "\nHeld-out evaluation: %s on %zu test examples (never seen by the search)\n",
                 out.kept_initial ? "the initial prompt" : "the winner and the initial prompt", g.ntest);
+        run_phase(r, "held-out");
         double t = now_wall();
         evaluate_holdout(r, &g.pool[out.win_instr]->ps, &g.pool[0]->ps, out.kept_initial, g.test_rows,
                          g.ntest, &g.hold);
@@ -701,6 +728,9 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
     out.ntrials = g.ntrials;
     out.extra = pool_json(&g);
     results_write(r, &out);
+    if (!r->dead && !run_stopped(r))
+        results_summary(r, &out);
+    run_ui_finish(r, &out);
     if (r->dead) {
         fprintf(stderr, "gepa: %s\ngepa: results so far are in %s\n",
                 r->dead_msg[0] ? r->dead_msg : "the task app failed", r->results);
@@ -712,7 +742,6 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
         rc = 130;
         goto out;
     }
-    results_summary(r, &out);
     rc = 0;
 out:
     free(instr);

@@ -52,7 +52,11 @@ static void usage(FILE *out)
         "  --quiet            print only the final result\n"
         "  --jsonl            print machine-readable events, one JSON object per line\n"
         "  --report DIR       review a finished run: best prompt, demonstrations, scores,\n"
-        "                     a sparkline, and DIR/score_history.svg\n"
+        "                     a sparkline, and DIR/score_history.svg (every run also writes\n"
+        "                     DIR/report.html: open it in a browser)\n"
+        "  --ui [HOST:]PORT   serve the run's live page while it goes (HOST 127.0.0.1 by\n"
+        "                     default; PORT 0 picks a free one, printed)\n"
+        "  --ui-keep          keep serving the final page after the run, until Ctrl-C\n"
         "  -h, --help         show this help\n"
         "\n"
         "Environment: ENVIRONMENT_API_KEY (sent to the task app), OPENAI_API_KEY, GROQ_API_KEY,\n"
@@ -67,6 +71,7 @@ int main(int argc, char **argv)
         {"task-app", required_argument, 0, 't'}, {"resume", no_argument, 0, 'R'},
         {"quiet", no_argument, 0, 'q'},        {"jsonl", no_argument, 0, 'j'},
         {"report", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
+        {"ui", required_argument, 0, 'U'},     {"ui-keep", no_argument, 0, 'K'},
         {0, 0, 0, 0},
     };
     mipro_opts o = {0};
@@ -90,6 +95,8 @@ int main(int argc, char **argv)
         case 'q': o.quiet = 1; break;
         case 'j': o.jsonl = 1; break;
         case 'P': return report_run(optarg);
+        case 'U': o.ui = optarg; break;
+        case 'K': o.ui_keep = 1; break;
         case 'h': usage(stdout); return 0;
         default: fprintf(stderr, "Try 'mipro --help'.\n"); return 2;
         }

@@ -503,7 +503,7 @@ static void search(mipro *m)
     run_say(&m->r, "  Search space: %zu instructions x %zu demo sets; %ld rounds of up to %ld trials "
                    "on %ld of %ld validation examples (train split, disjoint from the bootstrap and demos)\n",
             m->ninstr, m->nsets, p->rounds, p->per_round, p->batch, p->val);
-    run_event(&m->r, json_pack("{s:s,s:s}", "event", "phase", "name", "search"));
+    run_phase(&m->r, "search");
     rebuild_tpe(m);
     /* the baseline: the initial prompt on every validation row */
     m->baseline = -1;
@@ -651,6 +651,41 @@ static void free_all(mipro *m)
     run_free(&m->r);
 }
 
+/* The outcome so far: the incumbent as the winner (the guard and the
+ * held-out phase come at the end). */
+static void outcome_now(mipro *m, run_outcome *out)
+{
+    memset(out, 0, sizeof *out);
+    out->instr = m->instr;
+    out->ninstr = m->ninstr;
+    out->pool = m->pool;
+    out->sets = m->sets;
+    out->nsets = m->nsets ? m->nsets : 1;
+    out->nval = m->val.n;
+    out->val_rows = m->val.rows;
+    out->nval_rows = m->val.n;
+    out->trials = m->trials;
+    out->ntrials = m->ntrials;
+    out->val_initial = out->val_win = out->val_best = NAN;
+    if (m->baseline >= 0)
+        out->val_initial = val_mean(&m->combos[m->baseline]->vs);
+    if (m->incumbent >= 0) {
+        out->win_instr = m->combos[m->incumbent]->instr;
+        out->win_dset = m->combos[m->incumbent]->dset;
+        out->val_best = out->val_win = val_mean(&m->combos[m->incumbent]->vs);
+    }
+    if (m->have_hold)
+        out->holdout = &m->hold;
+}
+
+static void snapshot(run *r, void *arg)
+{
+    mipro *m = arg;
+    run_outcome out;
+    outcome_now(m, &out);
+    run_ui_publish(r, &out, 1);
+}
+
 /* The winner: the best full validation score, unless it does not beat the
  * initial prompt there (evaluate_beats), when the initial prompt is kept. */
 static void choose(mipro *m, run_outcome *o)
@@ -683,7 +718,11 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
     m.incumbent = m.baseline = -1;
     run *r = &m.r;
     run_init(r, c, o, "mipro");
+    r->snapshot = snapshot;
+    r->snapshot_arg = &m;
     int rc = 1;
+    if (run_ui_start(r) != 0)
+        goto out;
     if (mkdir_p(r->results) != 0) {
         fprintf(stderr, "mipro: cannot create the results folder %s: %s\n", r->results, strerror(errno));
         goto out;
@@ -774,7 +813,9 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
                            (json_int_t)p->rounds, "batch", (json_int_t)p->batch, "validation",
                            (json_int_t)p->val, "holdout", (json_int_t)m.ntest));
 
+    run_phase(r, "bootstrap");
     bootstrap(&m, boot_rows, nboot);
+    run_phase(r, "proposals");
     if (!r->dead && !run_stopped(r))
         propose_instructions(&m);
     if (!m.ninstr)
@@ -790,16 +831,8 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
         run_say(r, "  ✓ Bootstrap complete\n");
         search(&m);
     }
-    run_outcome out = {0};
-    out.instr = m.instr;
-    out.ninstr = m.ninstr;
-    out.pool = m.pool;
-    out.sets = m.sets;
-    out.nsets = m.nsets;
-    out.nval = m.val.n;
-    out.val_rows = m.val.rows;
-    out.nval_rows = m.val.n;
-    out.val_initial = out.val_win = out.val_best = NAN;
+    run_outcome out;
+    outcome_now(&m, &out);
     if (m.baseline >= 0)
         choose(&m, &out);
     /* Phase 3: the winner and the initial prompt on the same test rows. */
@@ -811,6 +844,7 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
         run_say(r, "\nHeld-out evaluation: %s on %zu test examples (never seen by the search)\n",
                 out.kept_initial ? "the initial prompt" : "the winner and the initial prompt", m.ntest);
         combo *w = m.combos[m.incumbent >= 0 && !out.kept_initial ? m.incumbent : m.baseline];
+        run_phase(r, "held-out");
         double t = now_wall();
         evaluate_holdout(r, &w->ps, &m.combos[m.baseline]->ps, out.kept_initial, m.test_rows, m.ntest,
                          &m.hold);
@@ -825,6 +859,9 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
     out.trials = m.trials;
     out.ntrials = m.ntrials;
     results_write(r, &out);
+    if (!r->dead && !run_stopped(r))
+        results_summary(r, &out);
+    run_ui_finish(r, &out);
     if (r->dead) {
         fprintf(stderr, "mipro: %s\nmipro: results so far are in %s\n",
                 r->dead_msg[0] ? r->dead_msg : "the task app failed", r->results);
@@ -836,7 +873,6 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
         rc = 130;
         goto out;
     }
-    results_summary(r, &out);
     rc = 0;
 out:
     free_all(&m);

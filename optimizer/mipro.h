@@ -17,6 +17,8 @@ typedef struct mipro_opts {
     const char *results_folder; /* overrides the config's */
     const char *task_app_url;   /* overrides the config's */
     volatile sig_atomic_t *stop; /* set by SIGINT: write what we have and stop */
+    const char *ui;   /* --ui [HOST:]PORT: serve the live page */
+    int ui_keep;      /* --ui-keep: keep serving it after the run, until Ctrl-C */
 } mipro_opts;
 
 /* Runs the whole optimization. Returns the process exit code: 0 done,

@@ -1,6 +1,8 @@
 /* results.c: see results.h. */
 #include "results.h"
 
+#include "report_html.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,8 +185,17 @@ void results_write(run *r, const run_outcome *o)
                          counts_json(r, o->ntrials)));
     write_json(r, "selected_demos.json", json_pack("{s:i,s:o}", "demo_set_index", wd,
                                                    "demonstrations", demos_json(o, wd, 1)));
-    char *path = xasprintf("%s/trials.jsonl", r->results);
+    char *page = report_html(r, o, 0, r->termination);
+    char *path = xasprintf("%s/report.html", r->results);
     FILE *f = fopen(path, "w");
+    if (!f || fputs(page, f) < 0)
+        fprintf(stderr, "%s: cannot write %s\n", r->algorithm, path);
+    if (f)
+        fclose(f);
+    free(page);
+    free(path);
+    path = xasprintf("%s/trials.jsonl", r->results);
+    f = fopen(path, "w");
     if (f) {
         for (size_t i = 0; i < o->ntrials; i++) {
             const trial_rec *t = &o->trials[i];
@@ -269,7 +280,7 @@ void results_summary(run *r, const run_outcome *o)
     run_say(r, "Time: %.1f s\n", now_wall() - r->t0);
     if (r->cfg->show_curve)
         sparkline(r, o);
-    run_say(r, "Results: %s\n", r->results);
+    run_say(r, "Results: %s (report: %s/report.html)\n", r->results, r->results);
     json_t *ev = json_pack("{s:s,s:o,s:o,s:s,s:I,s:s,s:I,s:b,s:b}", "event", "done", "best_score",
                            score_json(best), "initial_score", score_json(initial), "split", "test",
                            "n", (json_int_t)n, "termination_reason", r->termination, "rollouts",

@@ -3,6 +3,8 @@
 
 #include "dataset.h"
 #include "prompt.h"
+#include "report_html.h"
+#include "results.h"
 
 #include <errno.h>
 #include <math.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static char *trim_slash(const char *s)
 {
@@ -78,10 +81,16 @@ void run_init(run *r, const mipro_config *c, const mipro_opts *o, const char *al
     r->env_key = c->task_app_api_key ? c->task_app_api_key : getenv("ENVIRONMENT_API_KEY");
     r->multi = curl_multi_init();
     curl_multi_setopt(r->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->max_concurrent);
+    r->tty = isatty(STDOUT_FILENO) && !o->quiet && !o->jsonl;
+    r->phase = "starting";
 }
 
 void run_free(run *r)
 {
+    ui_stop(r->ui);
+    for (size_t i = 0; i < r->nlabels; i++)
+        free(r->labels[i]);
+    free(r->labels);
     journal_close(&r->jr);
     free(r->task_url);
     free(r->policy_url);
@@ -92,10 +101,43 @@ void run_free(run *r)
         curl_multi_cleanup(r->multi);
 }
 
+/* The terminal's progress line: erased before text, drawn after events. */
+static void progress_clear(run *r)
+{
+    if (r->progress_shown) {
+        fputs("\r\033[K", stdout);
+        r->progress_shown = 0;
+    }
+}
+
+static void progress_draw(run *r)
+{
+    if (!r->tty)
+        return;
+    long budget = r->cfg->budget > 0 ? r->cfg->budget : 1;
+    double frac = (double)r->sp.spent / (double)budget, el = now_wall() - r->t0;
+    if (frac > 1)
+        frac = 1;
+    char bar[24];
+    int fill = (int)(frac * 20 + 0.5);
+    for (int i = 0; i < 20; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[20] = '\0';
+    double eta = r->sp.spent > 0 ? el / (double)r->sp.spent * (double)(budget - r->sp.spent) : 0;
+    progress_clear(r);
+    printf("  [%s] %3.0f%%  spent %ld/%ld  %.0fs  ETA %.0fs  %s", bar, frac * 100, r->sp.spent,
+           r->cfg->budget, el, eta > 0 ? eta : 0, r->phase ? r->phase : "");
+    if (run_usd(r) > 0)
+        printf("  $%.4f", run_usd(r));
+    fflush(stdout);
+    r->progress_shown = 1;
+}
+
 void run_say(run *r, const char *fmt, ...)
 {
     if (r->opts.quiet || r->opts.jsonl)
         return;
+    progress_clear(r);
     va_list ap;
     va_start(ap, fmt);
     vprintf(fmt, ap);
@@ -105,6 +147,7 @@ void run_say(run *r, const char *fmt, ...)
 
 void run_event(run *r, json_t *ev)
 {
+    r->version++;
     if (r->opts.jsonl && ev) {
         json_object_set_new(ev, "elapsed_s", json_real(now_wall() - r->t0));
         json_object_set_new(ev, "spent", json_integer(r->sp.spent));
@@ -115,6 +158,55 @@ void run_event(run *r, json_t *ev)
         fflush(stdout);
     }
     json_decref(ev);
+    if (r->ui && r->snapshot && now_wall() - r->last_snapshot >= 0.2) {
+        r->last_snapshot = now_wall();
+        r->snapshot(r, r->snapshot_arg);
+    }
+    progress_draw(r);
+}
+
+void run_phase(run *r, const char *phase)
+{
+    r->phase = phase;
+    run_event(r, json_pack("{s:s,s:s}", "event", "phase", "name", phase));
+}
+
+int run_ui_start(run *r)
+{
+    if (!r->opts.ui)
+        return 0;
+    char err[200];
+    r->ui = ui_start(r->opts.ui, err, sizeof err);
+    if (!r->ui) {
+        fprintf(stderr, "%s: %s\n", r->algorithm, err);
+        return -1;
+    }
+    fprintf(stderr, "Live page: %s\n", ui_url(r->ui));
+    run_say(r, "Live page: %s\n", ui_url(r->ui));
+    return 0;
+}
+
+void run_ui_publish(run *r, const run_outcome *o, int live)
+{
+    if (r->ui)
+        ui_publish(r->ui, report_html(r, o, live, r->phase), r->version);
+}
+
+void run_ui_finish(run *r, const run_outcome *o)
+{
+    progress_clear(r);
+    if (!r->ui)
+        return;
+    r->version++;
+    run_ui_publish(r, o, 0);
+    if (r->opts.ui_keep && !run_stopped(r)) {
+        fprintf(stderr, "The live page stays up at %s (--ui-keep); Ctrl-C to stop.\n", ui_url(r->ui));
+        while (!run_stopped(r))
+            usleep(100 * 1000);
+        *r->opts.stop = 0; /* that Ctrl-C ended the page, not the run */
+    }
+    ui_stop(r->ui);
+    r->ui = NULL;
 }
 
 int run_stopped(const run *r)

@@ -15,6 +15,7 @@
 #include "journal.h"
 #include "mipro.h"
 #include "mipro_config.h"
+#include "ui.h"
 #include "util.h"
 
 enum phase { PHASE_BOOTSTRAP, PHASE_PROPOSE, PHASE_SEARCH, PHASE_HOLDOUT, PHASE_COUNT };
@@ -36,7 +37,10 @@ typedef struct spend {
     double phase_seconds[PHASE_COUNT];
 } spend;
 
-typedef struct run {
+typedef struct run run;
+struct run_outcome;
+
+struct run {
     const mipro_config *cfg;
     mipro_opts opts;
     CURLM *multi;
@@ -58,16 +62,37 @@ typedef struct run {
     journal jr;
     spend sp;
     http_stats hs;
-} run;
+    char **labels; /* the task's intents, from GET /task_info */
+    size_t nlabels;
+    /* watching the run: the live page and the terminal's progress line */
+    long version;  /* bumped by every event */
+    const char *phase;
+    ui *ui;
+    void (*snapshot)(struct run *r, void *arg); /* publishes the live page */
+    void *snapshot_arg;
+    double last_snapshot;
+    int tty, progress_shown;
+};
 
 /* Sets up r from the config and options (URLs, seed, job id). */
 void run_init(run *r, const mipro_config *c, const mipro_opts *o, const char *algorithm);
 void run_free(run *r);
 
 /* Progress text (not with --quiet or --jsonl) and JSON-lines events (with
- * --jsonl; ev is stolen). */
+ * --jsonl; ev is stolen). An event also refreshes the live page and, on a
+ * terminal, the progress line under the text. */
 void run_say(run *r, const char *fmt, ...) B77_PRINTF(2, 3);
 void run_event(run *r, json_t *ev);
+/* What the run is doing, for the live page and the progress line. */
+void run_phase(run *r, const char *phase);
+
+/* --ui: starts the live page (0, or -1 with the reason printed). */
+int run_ui_start(run *r);
+/* Publishes the page for an outcome (live: the run goes on). */
+void run_ui_publish(run *r, const struct run_outcome *o, int live);
+/* The end of the run: the final page, kept up with --ui-keep until
+ * Ctrl-C, then the server stops. */
+void run_ui_finish(run *r, const struct run_outcome *o);
 
 int run_stopped(const run *r);  /* Ctrl-C */
 int run_out_of_time(const run *r);

@@ -413,6 +413,15 @@ int runner_task_info(run *r)
         json_decref(ti);
         return -1;
     }
+    json_t *labels = json_object_get(ti, "labels");
+    for (size_t i = 0; i < r->nlabels; i++)
+        free(r->labels[i]);
+    free(r->labels);
+    r->nlabels = 0;
+    r->labels = xcalloc(json_array_size(labels) + 1, sizeof *r->labels);
+    for (size_t i = 0; i < json_array_size(labels); i++)
+        if (json_is_string(json_array_get(labels, i)))
+            r->labels[r->nlabels++] = xstrdup(json_string_value(json_array_get(labels, i)));
     json_t *sizes = json_object_get(json_object_get(ti, "taskset"), "sizes");
     r->train_n = (size_t)json_integer_value(json_object_get(sizes, "train"));
     r->test_n = (size_t)json_integer_value(json_object_get(sizes, "test"));

@@ -2,10 +2,14 @@
 # Installs the Debian packages the project needs, only those missing.
 # Uses sudo when not root. Safe to run repeatedly (it is quick when all is there).
 # --check: print the missing packages (nothing when all are there), install nothing.
+# --test:  also what the tests need beyond the build (Chromium, for the report's browser test).
 set -euo pipefail
 
 need=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libcsv-dev uuid-dev
       python3 curl ca-certificates shellcheck clang libclang-rt-14-dev)
+for arg in "$@"; do
+    [ "$arg" = "--test" ] && need+=(chromium)
+done
 missing=()
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for p in "${need[@]}"; do
@@ -16,7 +20,7 @@ if ! installed libcurl4-openssl-dev && ! installed libcurl4-gnutls-dev && ! inst
     missing+=(libcurl4-openssl-dev)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
-if [ "${1:-}" = "--check" ]; then # only print what is missing
+if [ "${1:-}" = "--check" ] || [ "${2:-}" = "--check" ]; then # only print what is missing
     echo "${missing[*]}"
     exit 0
 fi

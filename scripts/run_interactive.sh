@@ -13,6 +13,7 @@
 #   LLM_BASE_URL     any OpenAI-compatible server (Ollama, vLLM, llama.cpp); LLM_MODEL names the model
 #   SYNTH_API_KEY    with uvx installed, step 5 can use the hosted Synth backend
 #   TASK_APP_PORT    the task app's port (default 8002)
+#   UI_PORT          the live page's port in step 5 (default: a free one, printed)
 #   USE_MOCK_LLM=1   use the mock LLM even when a key is set (a demo: scores mean nothing)
 set -euo pipefail
 
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
             ;;
         --algorithm=*) ALGORITHM=${1#--algorithm=} ;;
         --help | -h)
-            sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+            awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
             exit 0
             ;;
         *)
@@ -347,9 +348,10 @@ if [ "$HOSTED" = 1 ]; then
         "check SYNTH_API_KEY, or unset it to use the local optimizer"
 else
     [ "$DEMO" = 1 ] && warn "DEMO: the mock LLM is answering; the scores below mean nothing about real models."
-    echo "Executing: bin/mipro \"$CONFIG\""
+    echo "Executing: bin/mipro --ui 127.0.0.1:${UI_PORT:-0} \"$CONFIG\""
+    echo "(open the live page printed below in a browser to watch the run)"
     echo
-    if ! "$ROOT/bin/mipro" "$CONFIG"; then
+    if ! "$ROOT/bin/mipro" --ui "127.0.0.1:${UI_PORT:-0}" "$CONFIG"; then
         echo "Last lines of $WORKING_DIR/task_app.log:" >&2
         tail -n 10 "$WORKING_DIR/task_app.log" >&2 || true
         fail "The optimization failed" \
@@ -374,7 +376,7 @@ echo "  $WORKING_DIR/env_key.txt         ENVIRONMENT_API_KEY (mode 0600)"
 echo "  $CONFIG   the configuration"
 echo "  $WORKING_DIR/task_app.log        the task app's log"
 echo "  $RESULTS/                        best_prompt.json, score_history.json, job_metadata.json,"
-echo "                                   selected_demos.json, score_history.svg$( [ "$ALGORITHM" = gepa ] && echo ", gepa_lineage.jsonl")"
+echo "                                   selected_demos.json, score_history.svg, report.html$( [ "$ALGORITHM" = gepa ] && echo ", gepa_lineage.jsonl")"
 [ "$DEMO" = 1 ] && warn "This was a demo with the mock LLM. Set OPENAI_API_KEY (or GROQ_API_KEY, LLM_BASE_URL) for a real run."
 echo
 ok "Walkthrough complete"

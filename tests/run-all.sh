@@ -62,6 +62,7 @@ suite "hardening (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integrat
 suite "hardening, idle LLM connections (asan+ubsan)" env B77_BIN=build/asan/bin \
     python3 tests/integration/test_hardening.py llm_connections
 suite "walkthrough" python3 tests/integration/test_walkthrough.py
+suite "report and live page (chromium)" python3 tests/integration/test_report.py
 
 toml_suite=${TOML_TEST_DIR:-../shared/toml-test}
 suite "toml-test" python3 tests/toml_suite.py "$toml_suite" bin/toml-decode
