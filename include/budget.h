@@ -16,8 +16,9 @@
  *               more rounds than asked when even the most trials per round
  *               leave budget over;
  *               every `meta_every` rounds a meta-model update of
- *               `meta_per_update` calls, whose proposals are tried in a
- *               round of their own
+ *               `meta_per_update` calls, shown the incumbent's mistakes on
+ *               `meta_feedback` fresh training rows, whose proposals are
+ *               tried in a round of their own
  *   held-out    the winner and the initial prompt on the same `holdout`
  *               test rows
  *
@@ -42,12 +43,13 @@ typedef struct budget_in {
     long max_per_round;  /* trials per round at most (parallel_trials; 0: 8) */
     long meta_every;     /* rounds between meta-model updates; 0: none */
     long meta_per_update;
+    long meta_feedback;  /* training rows the incumbent is scored on for an update's mistakes */
 } budget_in;
 
 typedef struct budget_plan {
     long boot, meta_boot;
     long val, batch, rounds, per_round;
-    long meta_updates, meta_per_update, meta_every;
+    long meta_updates, meta_per_update, meta_every, meta_feedback;
     long holdout;        /* rows per prompt */
     int holdout_inside;  /* the held-out phase is paid from budget */
     long search;         /* the most the search may spend (baseline, trials, full scores, updates) */

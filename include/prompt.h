@@ -28,6 +28,10 @@ typedef struct prompt_vars {
     /* The two lists JSON-escaped (no quotes), or NULL: escaped when needed. */
     const char *available_intents_json;
     const char *intents_json;
+    /* An assistant section with "as_tool_call": true is a demonstration:
+     * with tool_demos it renders as the classify tool's call (and the tool's
+     * reply), the way the model must answer; otherwise as its content. */
+    int tool_demos;
 } prompt_vars;
 
 /* Renders tmpl (len bytes): {query}, {text}, {available_intents},

@@ -26,7 +26,7 @@ long budget_search_cost(const budget_plan *p, long rounds, long per_round)
     long full = p->val - p->batch; /* a leader's remaining validation rows */
     long cost = p->val + rounds * per_round * p->batch + rounds / 2 * full;
     if (p->meta_every > 0)
-        cost += rounds / p->meta_every * (p->meta_per_update * (1 + p->batch) + full);
+        cost += rounds / p->meta_every * (p->meta_per_update * (1 + p->batch) + full + p->meta_feedback);
     return cost;
 }
 
@@ -77,6 +77,7 @@ int budget_plan_make(const budget_in *in, budget_plan *p, char *err, size_t errl
         p->batch = clamp((rest - p->val) / 2, 1, p->val);
     p->meta_every = in->meta_every;
     p->meta_per_update = in->meta_every > 0 ? in->meta_per_update : 0;
+    p->meta_feedback = in->meta_every > 0 ? in->meta_feedback : 0;
     /* as many trials per round as the budget pays for, then fewer rounds */
     long maxk = in->max_per_round > 0 ? in->max_per_round : PER_ROUND_MAX;
     p->per_round = 0;

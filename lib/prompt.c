@@ -183,6 +183,41 @@ static int add_rendered(struct out *o, const char *role, const char *tmpl, size_
     return 0;
 }
 
+/* A demonstration answered the way a live answer must be: the assistant's
+ * call of the classify tool with the intent, then the tool's reply (chat
+ * APIs want one after every call). The k-th in the prompt. */
+static int add_tool_demo(struct out *o, const char *intent, size_t k, struct where w, verr *e)
+{
+    char id[32];
+    snprintf(id, sizeof id, "call_demo_%zu", k);
+    json_t *args = json_pack("{s:s}", "intent", intent);
+    char *a = args ? json_dumps(args, JSON_COMPACT) : NULL;
+    json_decref(args);
+    if (!a) {
+        set_error(e, "the demonstration is not valid UTF-8", w);
+        return -1;
+    }
+    json_t *call = json_pack("{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]}", "role", "assistant", "content",
+                             "tool_calls", "id", id, "type", "function", "function", "name",
+                             "banking77_classify", "arguments", a);
+    json_t *reply = json_pack("{s:s,s:s,s:s}", "role", "tool", "tool_call_id", id, "content", "ok");
+    free(a);
+    if (o->json) {
+        buf_puts(o->json, o->count ? "," : "");
+        jw_value(o->json, call);
+        buf_putc(o->json, ',');
+        jw_value(o->json, reply);
+    }
+    if (o->msgs) {
+        json_array_append(o->msgs, call);
+        json_array_append(o->msgs, reply);
+    }
+    json_decref(call);
+    json_decref(reply);
+    o->count += 2;
+    return 0;
+}
+
 struct section {
     const json_t *obj;
     size_t index;
@@ -245,6 +280,15 @@ static int render_sections(struct out *o, const char *key, const json_t *list,
             w.field = "content";
             set_error(e, "section needs a string content (or pattern)", w);
             rc = -1;
+        } else if (json_object_get(s, "as_tool_call") &&
+                   !json_is_boolean(json_object_get(s, "as_tool_call"))) {
+            w.field = "as_tool_call";
+            set_error(e, "as_tool_call must be true or false", w);
+            rc = -1;
+        } else if (v->tool_demos && strcmp(r, "assistant") == 0 &&
+                   json_is_true(json_object_get(s, "as_tool_call"))) {
+            w.field = "content";
+            rc = add_tool_demo(o, json_string_value(content), k, w, e);
         } else {
             w.field = "content";
             rc = add_rendered(o, r, json_string_value(content), json_string_length(content), v,

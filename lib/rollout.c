@@ -304,6 +304,7 @@ int rollout_prepare(const json_t *body, const dataset *ds, const rollout_default
         .intents = dataset_intents_joined(ds),
         .available_intents_json = dataset_available_intents_json(ds),
         .intents_json = dataset_intents_joined_json(ds),
+        .tool_demos = r->mode == OUTPUT_TOOL_CALLS,
     };
     /* The upstream request is written around the messages as they render:
      * the response's copies of them are taken from it. */

@@ -417,24 +417,53 @@ static void meta_update(mipro *m, int round)
     const mipro_config *c = m->r.cfg;
     combo *inc = m->combos[m->incumbent];
     size_t np = (size_t)c->meta_update_proposals;
-    long cost = (long)np * (1 + m->r.plan.batch);
+    /* The mistakes come from fresh training rows outside the validation rows
+     * (scoring on rows whose mistakes the proposer saw would flatter it). */
+    size_t nfb = (size_t)c->meta_update_topk_failure * 2;
+    long cost = (long)np * (1 + m->r.plan.batch) + (long)nfb;
     if (cost > run_left(&m->r))
         return;
+    int64_t *exclude = xcalloc(m->val.n + m->nboot + 1, sizeof *exclude);
+    memcpy(exclude, m->val.rows, m->val.n * sizeof *exclude);
+    for (size_t i = 0; i < m->nboot; i++)
+        exclude[m->val.n + i] = m->boot[i].row;
+    int64_t *rows = run_sample_rows(&m->r, m->r.train_n, nfb, exclude, m->val.n + m->nboot);
+    free(exclude);
+    rollout_job *fj = xcalloc(nfb + 1, sizeof *fj);
+    for (size_t i = 0; i < nfb; i++)
+        fj[i] = (rollout_job){.row = rows[i], .split = 0, .prompt = &inc->ps};
+    free(rows);
+    runner_rollouts(&m->r, fj, nfb, PHASE_SEARCH);
+    const char **q = xcalloc(nfb + 1, sizeof *q), **l = xcalloc(nfb + 1, sizeof *l);
+    const char **pr = xcalloc(nfb + 1, sizeof *pr);
+    double *rw = xcalloc(nfb + 1, sizeof *rw);
+    for (size_t i = 0; i < nfb; i++) {
+        q[i] = fj[i].query;
+        l[i] = fj[i].label;
+        pr[i] = fj[i].predicted;
+        rw[i] = fj[i].ok ? fj[i].reward : NAN;
+    }
     feedback mis[200];
-    size_t nmis = proposer_mistakes(&m->r.rng, (const char *const *)m->val.query, (const char *const *)m->val.label,
-                                (const char *const *)inc->vs.predicted, inc->vs.reward, m->val.n, mis,
-                                (size_t)c->meta_update_topk_failure);
-    if (!nmis)
+    size_t nmis = proposer_mistakes(&m->r.rng, q, l, pr, rw, nfb, mis, (size_t)c->meta_update_topk_failure);
+    free(q);
+    free(l);
+    free(pr);
+    free(rw);
+    if (!nmis || run_stopped(&m->r)) {
+        rollout_jobs_free(fj, nfb);
         return;
+    }
     meta_call *calls = xcalloc(np, sizeof *calls);
     for (size_t k = 0; k < np; k++) {
         calls[k].system = xstrdup(proposer_system);
         calls[k].user = proposer_prompt(m->r.cfg, m->instr[inc->instr], val_mean(&inc->vs), m->val.n, mis, nmis,
                                     NULL, 0, proposer_tip((size_t)round + k), k + 1, np);
     }
-    run_say(&m->r, "  Meta-model update: %zu proposals from the best instruction (%.3f) and %zu of its mistakes\n",
-            np, val_mean(&inc->vs), nmis);
+    run_say(&m->r, "  Meta-model update: %zu proposals from the best instruction (%.3f) and %zu of its "
+                   "mistakes on %zu fresh training examples\n",
+            np, val_mean(&inc->vs), nmis, nfb);
     runner_meta(&m->r, calls, np, PHASE_SEARCH);
+    rollout_jobs_free(fj, nfb); /* (mis pointed into its strings) */
     size_t added = 0;
     for (size_t k = 0; k < np; k++)
         if (novel(m, calls[k].text) && m->npending < MAX_PER_ROUND) {
@@ -514,11 +543,18 @@ static void search(mipro *m)
     }
     say_full(m, m->baseline, "Baseline (the initial prompt)");
     size_t *idx = xmalloc((size_t)(p->batch + 1) * sizeof *idx);
-    /* the planned rounds, and up to num_iterations while the budget lasts */
+    /* num_iterations rounds at least (the plan may call for more), and more
+     * while the budget lasts: the budget is what the user pays for */
     long rounds = p->rounds > c->num_iterations ? p->rounds : c->num_iterations;
-    for (int round = 1; round <= rounds || m->npending; round++) {
+    int free_rounds = 0; /* rounds in a row that cost nothing: all tried before */
+    for (int round = 1;; round++) {
         if (stop_reason(m))
             break;
+        if (free_rounds >= 5 || round > 10000) {
+            m->r.termination = "search_space_exhausted";
+            break;
+        }
+        long spent_before = m->r.sp.spent;
         next_batch(m, idx, (size_t)p->batch);
         /* the candidates: pending proposals, else TPE's (or uniform) choices */
         int pts[MAX_PER_ROUND][2];
@@ -529,8 +565,6 @@ static void search(mipro *m)
                 pts[k][0] = m->pending[k][0], pts[k][1] = m->pending[k][1];
             m->npending = 0;
         } else {
-            if (round > rounds)
-                break;
             int tp[MAX_PER_ROUND][2];
             for (long i = 0; i < p->per_round; i++) {
                 if (random_search) {
@@ -589,7 +623,8 @@ static void search(mipro *m)
                 double eta = sp > 0 ? el / sp * (double)(p->total - m->r.sp.spent) : 0;
                 run_say(&m->r, "  Iteration %d/%ld%s... score: %.2f  (instruction %d, demo set %d; "
                                "%ld validation examples)  best %.3f  [spent %ld/%ld, %.1fs, ETA %.0fs]\n",
-                        round, rounds, forced ? " (proposals)" : "", isnan(s) ? 0.0 : s,
+                        round, round > rounds ? (long)round : rounds, forced ? " (proposals)" : "",
+                        isnan(s) ? 0.0 : s,
                         pts[i][0], pts[i][1], p->batch, incumbent_score(m), m->r.sp.spent,
                         c->budget, el, eta > 0 ? eta : 0);
             }
@@ -605,12 +640,13 @@ static void search(mipro *m)
                 say_full(m, leader, "Full validation");
         }
         if (c->meta_update_enabled && !random_search && p->meta_every > 0 && !forced &&
-            round % p->meta_every == 0 && round < rounds && !stop_reason(m))
+            round % p->meta_every == 0 && !stop_reason(m))
             meta_update(m, round);
+        free_rounds = m->r.sp.spent == spent_before ? free_rounds + 1 : 0;
     }
     free(idx);
     if (!m->r.termination)
-        m->r.termination = m->rounds >= rounds ? "num_iterations" : "budget";
+        m->r.termination = "budget";
     m->r.sp.phase_seconds[PHASE_SEARCH] += now_wall() - t0;
 }
 
@@ -754,6 +790,7 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
         .meta_every = c->meta_update_enabled && strcmp(c->search, "tpe") == 0 && c->optimize_instructions
                           ? c->meta_update_every : 0,
         .meta_per_update = c->meta_update_proposals,
+        .meta_feedback = 2 * c->meta_update_topk_failure,
     };
     char err[400];
     if (budget_plan_make(&bi, &r->plan, err, sizeof err) != 0) {

@@ -366,7 +366,7 @@ static void set_defaults(mipro_config *c)
     c->holdout_budget = -1;
     c->search = xstrdup("tpe");
     c->meta_update_enabled = 1;
-    c->meta_update_every = 3;
+    c->meta_update_every = 2;
     c->meta_update_topk_failure = 12;
     c->meta_update_keep_k = 0;
     c->meta_update_proposals = 2;

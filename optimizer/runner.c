@@ -24,7 +24,8 @@ static char *escape_braces(const char *s)
     return buf_steal(&b);
 }
 
-/* The sections: the instruction, the demos as user/assistant turns, then
+/* The sections: the instruction, the demos as user/assistant turns (the
+ * answer as the classify tool's call in tool mode), then
  * the initial prompt's other sections (the task app appends its default
  * user message when none holds {query}). */
 json_t *runner_template(const run *r, const prompt_spec *p)
@@ -39,7 +40,10 @@ json_t *runner_template(const run *r, const prompt_spec *p)
         char *u = xasprintf("Customer Query: %s", q);
         char *l = escape_braces(d->label);
         json_array_append_new(secs, json_pack("{s:s,s:s}", "role", "user", "content", u));
-        json_array_append_new(secs, json_pack("{s:s,s:s}", "role", "assistant", "content", l));
+        /* a tool call where the task app asks for one (a task app that does not know
+         * as_tool_call renders the content) */
+        json_array_append_new(secs, json_pack("{s:s,s:s,s:b}", "role", "assistant", "content", l,
+                                              "as_tool_call", 1));
         free(q);
         free(u);
         free(l);

@@ -149,8 +149,8 @@ def main():
     a = ap.parse_args()
     work = os.path.join(ROOT, "build", "compare")
     os.makedirs(work, exist_ok=True)
-    # the same rows for both: validation from the end of train, held-out spread over test
-    val = "{ start = %d, end = %d }" % (10003 - a.validation, 10003)
+    # the same rows for both, spread over the splits (the CSVs are grouped by intent)
+    val = "[" + ", ".join(str(i * (10003 // a.validation) + 1) for i in range(a.validation)) + "]"
     step = max(1, 3080 // a.holdout)
     test = "[" + ", ".join(str(i * step) for i in range(a.holdout)) + "]"
     mock = None if a.inference_url else start_mock()

@@ -4,7 +4,7 @@
 #include "prompt.h"
 #include "test.h"
 
-static const prompt_vars V = {"where is my card?", "1. a\n2. b", "a, b", NULL, NULL};
+static const prompt_vars V = {"where is my card?", "1. a\n2. b", "a, b", NULL, NULL, 0};
 
 static char *render(const char *t, char **unknown, int *mentions)
 {
@@ -145,8 +145,8 @@ TEST(messages_json_text_matches_the_messages)
         NULL, "\"sys {{x}} \\\"q\\\"\\n{intents}\"",
         "{\"sections\":[{\"role\":\"user\",\"content\":\"Q: {query}\\t{available_intents} é\",\"order\":2},"
         "{\"role\":\"system\",\"content\":\"\\u0001 sys\"}]}"};
-    const prompt_vars esc = {"say \"hi\"\\n", "1. a\n2. b", "a, b", "1. a\\n2. b", "a, b"};
-    const prompt_vars raw = {"say \"hi\"\\n", "1. a\n2. b", "a, b", NULL, NULL};
+    const prompt_vars esc = {"say \"hi\"\\n", "1. a\n2. b", "a, b", "1. a\\n2. b", "a, b", 0};
+    const prompt_vars raw = {"say \"hi\"\\n", "1. a\n2. b", "a, b", NULL, NULL, 0};
     for (size_t i = 0; i < sizeof templates / sizeof *templates; i++) {
         json_t *t = templates[i] ? json_loads(templates[i], JSON_DECODE_ANY, NULL) : NULL;
         for (int k = 0; k < 2; k++) {
@@ -161,4 +161,44 @@ TEST(messages_json_text_matches_the_messages)
         }
         json_decref(t);
     }
+}
+
+TEST(prompt_demos_as_tool_calls)
+{
+    json_t *t = json_loads("{\"sections\":[{\"role\":\"system\",\"content\":\"Classify.\"},"
+                           "{\"role\":\"user\",\"content\":\"Customer Query: card?\"},"
+                           "{\"role\":\"assistant\",\"content\":\"card_arrival\",\"as_tool_call\":true},"
+                           "{\"role\":\"user\",\"content\":\"{query}\"}]}",
+                           0, NULL);
+    prompt_vars tools = V;
+    tools.tool_demos = 1;
+    verr e = {0};
+    buf text = {0};
+    json_t *m = prompt_messages(t, &tools, 0, &e, &text);
+    CHECK(m && json_array_size(m) == 5);
+    json_t *call = json_array_get(m, 2), *reply = json_array_get(m, 3);
+    CHECK(json_is_null(json_object_get(call, "content")));
+    json_t *fn = json_object_get(json_array_get(json_object_get(call, "tool_calls"), 0), "function");
+    CHECK_STR(json_string_value(json_object_get(fn, "name")), "banking77_classify");
+    CHECK_STR(json_string_value(json_object_get(fn, "arguments")), "{\"intent\":\"card_arrival\"}");
+    CHECK_STR(json_string_value(json_object_get(reply, "role")), "tool");
+    CHECK_STR(json_string_value(json_object_get(reply, "tool_call_id")),
+              json_string_value(json_object_get(json_array_get(json_object_get(call, "tool_calls"), 0), "id")));
+    char *want = json_dumps(m, JSON_COMPACT);
+    CHECK_STR(text.data, want); /* the text is jansson's bytes */
+    free(want);
+    json_decref(m);
+    buf_free(&text);
+    /* text mode: the content, plainly */
+    m = prompt_messages(t, &V, 0, &e, NULL);
+    CHECK(m && json_array_size(m) == 4);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(m, 2), "content")), "card_arrival");
+    json_decref(m);
+    json_decref(t);
+    /* a wrong type is a 422 */
+    t = json_loads("{\"sections\":[{\"role\":\"assistant\",\"content\":\"x\",\"as_tool_call\":1}]}", 0, NULL);
+    CHECK(prompt_messages(t, &tools, 0, &e, NULL) == NULL);
+    CHECK(strstr(e.msg, "as_tool_call") != NULL);
+    verr_clear(&e);
+    json_decref(t);
 }
