@@ -21,6 +21,24 @@ static long min_l(long a, long b)
     return a < b ? a : b;
 }
 
+/* The held-out rows per prompt (budget / 10, 10 to HOLDOUT_MAX, or as
+ * given, at most a quarter of the budget inside it); returns what is left. */
+static long plan_holdout(const budget_in *in, budget_plan *p)
+{
+    long b = in->budget;
+    p->holdout_inside = in->holdout_budget < 0;
+    if (p->holdout_inside) {
+        long planned = clamp(b / 10, 10, HOLDOUT_MAX);
+        p->holdout = in->holdout_n > 0 ? min_l(in->holdout_n, b / 4) : planned;
+    } else {
+        p->holdout = in->holdout_budget / 2;
+        if (in->holdout_n > 0)
+            p->holdout = min_l(p->holdout, in->holdout_n);
+    }
+    p->holdout = min_l(p->holdout, (long)in->test_n);
+    return b - (p->holdout_inside ? 2 * p->holdout : 0);
+}
+
 long budget_search_cost(const budget_plan *p, long rounds, long per_round)
 {
     long full = p->val - p->batch; /* a leader's remaining validation rows */
@@ -35,19 +53,7 @@ int budget_plan_make(const budget_in *in, budget_plan *p, char *err, size_t errl
     budget_plan z = {0};
     *p = z;
     long b = in->budget;
-    /* held-out rows per prompt */
-    long test = (long)in->test_n;
-    p->holdout_inside = in->holdout_budget < 0;
-    if (p->holdout_inside) {
-        long planned = clamp(b / 10, 10, HOLDOUT_MAX);
-        p->holdout = in->holdout_n > 0 ? min_l(in->holdout_n, b / 4) : planned;
-    } else {
-        p->holdout = in->holdout_budget / 2;
-        if (in->holdout_n > 0)
-            p->holdout = min_l(p->holdout, in->holdout_n);
-    }
-    p->holdout = min_l(p->holdout, test);
-    long rest = b - (p->holdout_inside ? 2 * p->holdout : 0);
+    long rest = plan_holdout(in, p);
     /* proposals: at most a quarter of what is left (fewer: taken
      * round-robin over the rounds) */
     p->meta_boot = min_l(in->meta_boot, rest / 4);
@@ -116,18 +122,8 @@ int budget_plan_gepa(const budget_in *in, budget_plan *p, char *err, size_t errl
 {
     budget_plan z = {0};
     *p = z;
-    long b = in->budget, test = (long)in->test_n;
-    p->holdout_inside = in->holdout_budget < 0;
-    if (p->holdout_inside) {
-        long planned = clamp(b / 10, 10, HOLDOUT_MAX);
-        p->holdout = in->holdout_n > 0 ? min_l(in->holdout_n, b / 4) : planned;
-    } else {
-        p->holdout = in->holdout_budget / 2;
-        if (in->holdout_n > 0)
-            p->holdout = min_l(p->holdout, in->holdout_n);
-    }
-    p->holdout = min_l(p->holdout, test);
-    long rest = b - (p->holdout_inside ? 2 * p->holdout : 0);
+    long b = in->budget;
+    long rest = plan_holdout(in, p);
     p->meta_boot = min_l(in->meta_boot, rest / 4);
     rest -= p->meta_boot;
     p->batch = in->batch > 0 ? in->batch : 3;

@@ -704,45 +704,13 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
         }
     }
     if (!r->dead && !run_stopped(r) && g.n && val_full(&g.pool[0]->vs, g.val.n) && g.ntest) {
-        r->reserve = 0;
-        if (out.kept_initial)
-            run_say(r, "\nNo candidate beat the initial prompt on validation (%s): it is kept.\n",
-                    out.kept_reason);
-        run_say(r, "\nHeld-out evaluation: %s on %zu test examples (never seen by the search)\n",
-                out.kept_initial ? "the initial prompt" : "the winner and the initial prompt", g.ntest);
-        run_phase(r, "held-out");
-        double t = now_wall();
-        evaluate_holdout(r, &g.pool[out.win_instr]->ps, &g.pool[0]->ps, out.kept_initial, g.test_rows,
-                         g.ntest, &g.hold);
-        r->sp.phase_seconds[PHASE_HOLDOUT] += now_wall() - t;
+        results_heldout(r, &out, &g.pool[out.win_instr]->ps, &g.pool[0]->ps, g.test_rows, g.ntest, &g.hold);
         g.have_hold = 1;
-        out.holdout = &g.hold;
     }
-    if (run_stopped(r))
-        r->termination = "interrupted";
-    if (r->dead)
-        r->termination = "task_app_unreachable";
-    if (!r->termination)
-        r->termination = "budget";
     out.trials = g.trials;
     out.ntrials = g.ntrials;
     out.extra = pool_json(&g);
-    results_write(r, &out);
-    if (!r->dead && !run_stopped(r))
-        results_summary(r, &out);
-    run_ui_finish(r, &out);
-    if (r->dead) {
-        fprintf(stderr, "gepa: %s\ngepa: results so far are in %s\n",
-                r->dead_msg[0] ? r->dead_msg : "the task app failed", r->results);
-        goto out;
-    }
-    if (run_stopped(r)) {
-        fprintf(stderr, "\ngepa: interrupted; results so far written to %s (resume with --resume)\n",
-                r->results);
-        rc = 130;
-        goto out;
-    }
-    rc = 0;
+    rc = results_finish(r, &out);
 out:
     free(instr);
     free_all(&g);

@@ -874,43 +874,13 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
         choose(&m, &out);
     /* Phase 3: the winner and the initial prompt on the same test rows. */
     if (!r->dead && !run_stopped(r) && m.baseline >= 0 && m.ntest) {
-        r->reserve = 0;
-        if (out.kept_initial)
-            run_say(r, "\nNo candidate beat the initial prompt on validation (%s): it is kept.\n",
-                    out.kept_reason);
-        run_say(r, "\nHeld-out evaluation: %s on %zu test examples (never seen by the search)\n",
-                out.kept_initial ? "the initial prompt" : "the winner and the initial prompt", m.ntest);
         combo *w = m.combos[m.incumbent >= 0 && !out.kept_initial ? m.incumbent : m.baseline];
-        run_phase(r, "held-out");
-        double t = now_wall();
-        evaluate_holdout(r, &w->ps, &m.combos[m.baseline]->ps, out.kept_initial, m.test_rows, m.ntest,
-                         &m.hold);
-        r->sp.phase_seconds[PHASE_HOLDOUT] += now_wall() - t;
+        results_heldout(r, &out, &w->ps, &m.combos[m.baseline]->ps, m.test_rows, m.ntest, &m.hold);
         m.have_hold = 1;
-        out.holdout = &m.hold;
     }
-    if (run_stopped(r))
-        r->termination = "interrupted";
-    if (r->dead)
-        r->termination = "task_app_unreachable";
     out.trials = m.trials;
     out.ntrials = m.ntrials;
-    results_write(r, &out);
-    if (!r->dead && !run_stopped(r))
-        results_summary(r, &out);
-    run_ui_finish(r, &out);
-    if (r->dead) {
-        fprintf(stderr, "mipro: %s\nmipro: results so far are in %s\n",
-                r->dead_msg[0] ? r->dead_msg : "the task app failed", r->results);
-        goto out;
-    }
-    if (run_stopped(r)) {
-        fprintf(stderr, "\nmipro: interrupted; results so far written to %s (resume with --resume)\n",
-                r->results);
-        rc = 130;
-        goto out;
-    }
-    rc = 0;
+    rc = results_finish(r, &out);
 out:
     free_all(&m);
     return rc;

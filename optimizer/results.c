@@ -290,3 +290,44 @@ void results_summary(run *r, const run_outcome *o)
         json_object_set_new(ev, "p_value", json_real(h->cmp.p));
     run_event(r, ev);
 }
+
+void results_heldout(run *r, run_outcome *o, const prompt_spec *winner, const prompt_spec *initial,
+                     const int64_t *rows, size_t n, holdout_result *h)
+{
+    r->reserve = 0;
+    if (o->kept_initial)
+        run_say(r, "\nNo candidate beat the initial prompt on validation (%s): it is kept.\n",
+                o->kept_reason);
+    run_say(r, "\nHeld-out evaluation: %s on %zu test examples (never seen by the search)\n",
+            o->kept_initial ? "the initial prompt" : "the winner and the initial prompt", n);
+    run_phase(r, "held-out");
+    double t = now_wall();
+    evaluate_holdout(r, winner, initial, o->kept_initial, rows, n, h);
+    r->sp.phase_seconds[PHASE_HOLDOUT] += now_wall() - t;
+    o->holdout = h;
+}
+
+int results_finish(run *r, run_outcome *o)
+{
+    if (run_stopped(r))
+        r->termination = "interrupted";
+    if (r->dead)
+        r->termination = "task_app_unreachable";
+    if (!r->termination)
+        r->termination = "budget";
+    results_write(r, o);
+    if (!r->dead && !run_stopped(r))
+        results_summary(r, o);
+    run_ui_finish(r, o);
+    if (r->dead) {
+        fprintf(stderr, "%s: %s\n%s: results so far are in %s\n", r->algorithm,
+                r->dead_msg[0] ? r->dead_msg : "the task app failed", r->algorithm, r->results);
+        return 1;
+    }
+    if (run_stopped(r)) {
+        fprintf(stderr, "\n%s: interrupted; results so far written to %s (resume with --resume)\n",
+                r->algorithm, r->results);
+        return 130;
+    }
+    return 0;
+}

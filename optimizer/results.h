@@ -41,8 +41,18 @@ typedef struct run_outcome {
     json_t *extra; /* stolen: the algorithm's own record (GEPA: the pool, frontier, lineage) */
 } run_outcome;
 
+/* Phase 3, the same for every algorithm: the winner (o->kept_initial: the
+ * initial prompt alone) and the initial prompt on the same test rows
+ * rows[0..n), into *h; o->holdout points at it. Says what it does. */
+void results_heldout(run *r, run_outcome *o, const prompt_spec *winner, const prompt_spec *initial,
+                     const int64_t *rows, size_t n, holdout_result *h);
+/* The end of a run: the termination reason, the files, the summary, the
+ * live page's last state, and the message for a run that did not finish.
+ * Returns the exit code: 0, 1 (the task app failed), 130 (interrupted). */
+int results_finish(run *r, run_outcome *o);
+
 /* Writes best_prompt.json, score_history.json, job_metadata.json,
- * selected_demos.json and trials.jsonl. */
+ * selected_demos.json, trials.jsonl and report.html. */
 void results_write(run *r, const run_outcome *o);
 /* The closing summary on stdout (and the last --jsonl event). */
 void results_summary(run *r, const run_outcome *o);
