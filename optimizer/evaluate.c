@@ -5,6 +5,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+void valset_init(valset *v, int64_t *rows, size_t n)
+{
+    v->rows = rows;
+    v->n = n;
+    v->query = xcalloc(n + 1, sizeof *v->query);
+    v->label = xcalloc(n + 1, sizeof *v->label);
+}
+
+void valset_free(valset *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        free(v->query[i]);
+        free(v->label[i]);
+    }
+    free(v->query);
+    free(v->label);
+    free(v->rows);
+    memset(v, 0, sizeof *v);
+}
+
 void val_scores_init(val_scores *s, size_t nval)
 {
     s->reward = xmalloc((nval ? nval : 1) * sizeof *s->reward);

@@ -26,6 +26,10 @@ typedef struct valset {
     char **query, **label; /* per row, learned from the rollouts (NULL until then) */
 } valset;
 
+/* Takes rows[0..n) (owned from then on); the queries and labels start unknown. */
+void valset_init(valset *v, int64_t *rows, size_t n);
+void valset_free(valset *v);
+
 void val_scores_init(val_scores *s, size_t nval);
 void val_scores_free(val_scores *s, size_t nval);
 double val_mean(const val_scores *s); /* over the scored rows; NAN when none */

@@ -519,13 +519,7 @@ static void free_all(gepa *g)
         free(g->pool[i]);
     }
     free(g->pool);
-    for (size_t i = 0; i < g->val.n; i++) {
-        free(g->val.query[i]);
-        free(g->val.label[i]);
-    }
-    free(g->val.query);
-    free(g->val.label);
-    free(g->val.rows);
+    valset_free(&g->val);
     free(g->train);
     free(g->trials);
     free(g->test_rows);
@@ -625,9 +619,9 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
     }
     const budget_plan *p = &r->plan;
     r->reserve = p->holdout_inside ? 2 * p->holdout : 0;
-    g.val.rows = run_pool_rows(r, &c->val_pool, r->train_n, (size_t)p->val, NULL, 0, &g.val.n);
-    g.val.query = xcalloc(g.val.n + 1, sizeof(char *));
-    g.val.label = xcalloc(g.val.n + 1, sizeof(char *));
+    size_t nval;
+    int64_t *val_rows = run_pool_rows(r, &c->val_pool, r->train_n, (size_t)p->val, NULL, 0, &nval);
+    valset_init(&g.val, val_rows, nval);
     r->plan.val = (long)g.val.n;
     if (c->gepa_train_seeds.set && c->gepa_train_seeds.n) {
         g.train = run_pool_rows(r, &c->gepa_train_seeds, r->train_n, 0, NULL, 0, &g.ntrain);

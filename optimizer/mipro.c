@@ -669,13 +669,7 @@ static void free_all(mipro *m)
         free(m->combos[i]);
     }
     free(m->combos);
-    for (size_t i = 0; i < m->val.n; i++) {
-        free(m->val.query[i]);
-        free(m->val.label[i]);
-    }
-    free(m->val.query);
-    free(m->val.label);
-    free(m->val.rows);
+    valset_free(&m->val);
     free(m->perm);
     free(m->obs);
     free(m->trials);
@@ -811,15 +805,15 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
     } else {
         boot_rows = run_sample_rows(r, r->train_n, nboot, NULL, 0);
     }
-    m.val.rows = run_pool_rows(r, &c->val_pool, r->train_n, (size_t)p->val, boot_rows, nboot, &m.val.n);
+    size_t nval;
+    int64_t *val_rows = run_pool_rows(r, &c->val_pool, r->train_n, (size_t)p->val, boot_rows, nboot, &nval);
     if (!c->val_pool.set && c->online_pool.set && c->online_pool.n) { /* the SDK's name for it */
-        free(m.val.rows);
-        m.val.rows = run_pool_rows(r, &c->online_pool, r->train_n, 0, NULL, 0, &m.val.n);
-        if ((long)m.val.n > p->val)
-            m.val.n = (size_t)p->val;
+        free(val_rows);
+        val_rows = run_pool_rows(r, &c->online_pool, r->train_n, 0, NULL, 0, &nval);
+        if ((long)nval > p->val)
+            nval = (size_t)p->val;
     }
-    m.val.query = xcalloc(m.val.n + 1, sizeof(char *));
-    m.val.label = xcalloc(m.val.n + 1, sizeof(char *));
+    valset_init(&m.val, val_rows, nval);
     r->plan.val = (long)m.val.n;
     if (r->plan.batch > r->plan.val)
         r->plan.batch = r->plan.val;
