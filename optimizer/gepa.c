@@ -98,6 +98,8 @@ static int novel(const gepa *g, const char *text)
     return 1;
 }
 
+static size_t frontier(const gepa *g, size_t *weights);
+
 static void record(gepa *g, const char *kind, int c, size_t n, double score)
 {
     if (g->ntrials == g->trials_cap) {
@@ -105,8 +107,14 @@ static void record(gepa *g, const char *kind, int c, size_t n, double score)
         g->trials = xrealloc(g->trials, g->trials_cap * sizeof *g->trials);
     }
     double best = g->best >= 0 ? mean_of(g, g->best) : NAN;
+    int front = 0;
+    if (strcmp(kind, "full") == 0 || strcmp(kind, "baseline") == 0) { /* the pool changed */
+        size_t *w = xcalloc(g->n + 1, sizeof *w);
+        front = (int)frontier(g, w);
+        free(w);
+    }
     g->trials[g->ntrials] = (trial_rec){(int)g->ntrials + 1, g->iterations, kind, c, 0, n, score,
-                                        best, now_wall() - g->r.t0, g->r.sp.spent};
+                                        best, now_wall() - g->r.t0, g->r.sp.spent, front};
     g->ntrials++;
 }
 

@@ -136,7 +136,7 @@ static void record(mipro *m, int round, const char *kind, const combo *c, size_t
     }
     double best = m->incumbent >= 0 ? val_mean(&m->combos[m->incumbent]->vs) : NAN;
     m->trials[m->ntrials] = (trial_rec){(int)m->ntrials + 1, round, kind, c->instr, c->dset, n,
-                                        score, best, now_wall() - m->r.t0, m->r.sp.spent};
+                                        score, best, now_wall() - m->r.t0, m->r.sp.spent, 0};
     m->ntrials++;
 }
 

@@ -128,7 +128,7 @@ static void chart(buf *b, const run *r, const run_outcome *o)
     }
     buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">budget spent (rollouts and LLM calls)"
                   "</text>\n<text x=\"14\" y=\"%d\" transform=\"rotate(-90 14 %d)\" text-anchor=\"middle\">"
-                  "score on validation rows</text>\n",
+                  "score (mean reward)</text>\n",
                CW / 2, CH - 10, CH / 2, CH / 2);
     /* the baseline and the best full validation score so far */
     double base = NAN;
@@ -155,6 +155,25 @@ static void chart(buf *b, const run *r, const run_outcome *o)
     if (line.len)
         buf_printf(b, "<polyline class=\"best\" points=\"%s\"/>\n", line.data + 1);
     buf_free(&line);
+    /* GEPA: the frontier's size over time, on the right axis */
+    int fmax = 0;
+    for (size_t i = 0; i < o->ntrials; i++)
+        fmax = o->trials[i].frontier > fmax ? o->trials[i].frontier : fmax;
+    if (fmax > 0) {
+        buf fl = {0};
+        for (size_t i = 0; i < o->ntrials; i++)
+            if (o->trials[i].frontier > 0)
+                buf_printf(&fl, " %.1f,%.1f", X(o->trials[i].spent),
+                           CH - PAD - (double)(CH - 2 * PAD) * o->trials[i].frontier / (double)(fmax + 1));
+        buf_printf(b, "<polyline id=\"frontier\" class=\"front\" points=\"%s\"/>"
+                      "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"frontlabel\">frontier: up "
+                      "to %d candidates (right scale)</text>\n",
+                   fl.data + 1, CW - PAD, PAD - 8, fmax);
+        for (int k = 0; k <= fmax + 1; k += (fmax + 1) / 4 + 1)
+            buf_printf(b, "<text x=\"%d\" y=\"%.1f\" class=\"frontlabel\">%d</text>\n", CW - PAD + 6,
+                       CH - PAD - (double)(CH - 2 * PAD) * k / (double)(fmax + 1) + 4, k);
+        buf_free(&fl);
+    }
     for (size_t i = 0; i < o->ntrials; i++) {
         const trial_rec *t = &o->trials[i];
         if (isnan(t->score))
@@ -166,10 +185,14 @@ static void chart(buf *b, const run *r, const run_outcome *o)
                    full ? "full" : "mini", t->iteration, t->score, X(t->spent), Y(t->score),
                    full ? "5" : "3.5", t->iteration, t->kind, t->n, t->score, t->spent);
     }
-    buf_puts(b, "</svg>\n<p class=\"legend\"><span class=\"k mini\"></span> a trial on a minibatch "
-                "of validation rows <span class=\"k full\"></span> on all of them "
-                "<span class=\"k bestk\"></span> best so far <span class=\"k basek\"></span> "
-                "the initial prompt</p>\n");
+    int gepa = strcmp(r->algorithm, "gepa") == 0;
+    buf_printf(b, "</svg>\n<p class=\"legend\"><span class=\"k mini\"></span> %s "
+                  "<span class=\"k full\"></span> on all the validation rows "
+                  "<span class=\"k bestk\"></span> best so far <span class=\"k basek\"></span> "
+                  "the initial prompt%s</p>\n",
+               gepa ? "a child on its parent's training minibatch (or a merge on 5 validation rows)"
+                    : "a trial on a minibatch of validation rows",
+               fmax > 0 ? " <span class=\"k frontk\"></span> candidates on the Pareto frontier" : "");
 #undef X
 #undef Y
 }
@@ -291,6 +314,8 @@ static const char *style =
     "svg text{font-size:11px;fill:#555}.grid{stroke:#eee}.base{stroke:#888;stroke-dasharray:5 4}"
     ".baselabel{text-anchor:end;fill:#666}.best{fill:none;stroke:#2f9e44;stroke-width:2.5}"
     ".pt.mini{fill:#fff;stroke:#1c7ed6;stroke-width:1.5}.pt.full{fill:#1c7ed6}"
+    ".front{fill:none;stroke:#9c36b5;stroke-width:1.5;stroke-dasharray:2 3}.frontlabel{fill:#9c36b5}"
+    ".k.frontk{border-top:2px dotted #9c36b5;height:0;border-radius:0}"
     ".legend{color:#666;font-size:13px}.k{display:inline-block;width:12px;height:12px;border-radius:6px;"
     "margin:0 4px 0 12px;vertical-align:-1px}.k.mini{border:1.5px solid #1c7ed6;background:#fff}"
     ".k.full{background:#1c7ed6}.k.bestk{background:#2f9e44;border-radius:1px;height:3px;"

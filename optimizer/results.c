@@ -160,6 +160,9 @@ void results_write(run *r, const run_outcome *o)
                               (json_int_t)t->n, "n", (json_int_t)t->n, "score", score_json(t->score),
                               "best_full_validation", score_json(t->best), "elapsed_s", t->elapsed,
                               "spent", (json_int_t)t->spent));
+        if (t->frontier)
+            json_object_set_new(json_array_get(trials, json_array_size(trials) - 1), "frontier",
+                                json_integer(t->frontier));
     }
     json_t *fin = json_pack("{s:s,s:I,s:o,s:o}", "split", "test", "n", (json_int_t)(h ? h->n : 0),
                             "best_score", score_json(h ? h->ia.mean : NAN), "initial_score",

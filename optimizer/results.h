@@ -18,6 +18,7 @@ typedef struct trial_rec {
     double best;   /* the incumbent's full validation score after this trial */
     double elapsed;
     long spent;
+    int frontier;  /* GEPA: candidates on the Pareto frontier after it (0: not kept) */
 } trial_rec;
 
 typedef struct run_outcome {

@@ -140,6 +140,23 @@ def report_html_in_a_browser():
 
 
 @test
+def gepa_report_shows_the_frontier():
+    config, results = write_config(algorithm="gepa", budget=300)
+    r = subprocess.run([MIPRO_BIN, "--quiet", config], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, ENVIRONMENT_API_KEY=KEY))
+    eq(r.returncode, 0, r.stderr)
+    path = os.path.join(results, "report.html")
+    dom, console = chromium("file://" + path, screenshot=os.path.join(SHOTS, "report-gepa.png"))
+    eq(console, [], "no console messages")
+    with open(os.path.join(results, "score_history.json")) as f:
+        hist = json.load(f)
+    eq(count(r'<circle class="pt ', dom), len([t for t in hist["trials"] if t["score"] is not None]),
+       "one point per trial")
+    ok('id="frontier"' in dom and "Pareto frontier" in dom, "the frontier over time")
+    ok(any(t.get("frontier", 0) > 0 for t in hist["trials"]), "the frontier's size in the history")
+
+
+@test
 def live_page_while_the_run_goes():
     with start_mock("--latency-ms", "30") as slow:
         config, results = write_config(budget=900, mock=slow)
