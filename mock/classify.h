@@ -1,14 +1,14 @@
-/* classify.h: the mock LLM's "model". Deterministic and pure: the same
- * messages always give the same answer.
+/* classify.h: which of the mock's models answers a request, and the
+ * fallback one. Deterministic and pure: the same messages always give the
+ * same answer.
  *
  * A classification prompt (it carries "Customer Query:", an intent list or
- * the classify tool) is answered with the intent whose name and few-shot
- * demonstrations are most similar to the query (bag-of-words cosine), plus
+ * the classify tool) whose query is a dataset row is answered by the
+ * simulated model (sim.h). Any other query gets the intent whose name and
+ * few-shot demonstrations are most similar to it (bag-of-words cosine), plus
  * the hints of the system instruction ("If the customer mentions a, b or c,
- * choose label."); so better demonstrations and instructions give measurably
- * higher accuracy. Any other prompt (a meta-prompt asking for an instruction)
- * gets deterministic, varied instruction text, with a hint for each
- * "Query: ... / Intent: ..." example it shows. */
+ * choose label."). A prompt that asks for no intent (a meta-prompt) gets
+ * meta_write's instruction text (meta.h). */
 #ifndef B77_MOCK_CLASSIFY_H
 #define B77_MOCK_CLASSIFY_H
 

@@ -1,6 +1,8 @@
 /* mipro.h: the MIPRO run: bootstrap instruction and demonstration
- * candidates, search their combinations with TPE through the task app's
- * POST /rollout, re-score the best on held-out test examples, write results. */
+ * candidates, search their combinations with TPE on validation rows through
+ * the task app's POST /rollout (with failure-aware meta-model updates),
+ * choose the winner on validation, compare it with the initial prompt on
+ * held-out test rows, write results. Also the options both algorithms take. */
 #ifndef B77_MIPRO_H
 #define B77_MIPRO_H
 
