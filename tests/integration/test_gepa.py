@@ -166,7 +166,12 @@ def gepa_ctrl_c_writes_results_then_resume_finishes():
         config, results = write_config(budget=300, mock=slow)
         p = subprocess.Popen([MIPRO_BIN, config], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=dict(os.environ, ENVIRONMENT_API_KEY=KEY))
-        time.sleep(1.5)
+        # once something is paid for (a condition, not a fixed time: the machine may be busy)
+        journal = os.path.join(results, "rollouts.jsonl")
+        deadline = time.time() + 60
+        while time.time() < deadline and p.poll() is None and not (
+                os.path.exists(journal) and os.path.getsize(journal) > 0):
+            time.sleep(0.05)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=60)
         eq(p.returncode, 130, err)

@@ -234,7 +234,12 @@ def ctrl_c_writes_results_then_resume_finishes():
     with start_mock("--latency-ms", "300") as slow:
         config, results = write_config(mock=slow)
         p = spawn_mipro(config)
-        time.sleep(1.5)
+        # once something is paid for (a condition, not a fixed time: the machine may be busy)
+        journal = os.path.join(results, "rollouts.jsonl")
+        deadline = time.time() + 60
+        while time.time() < deadline and p.poll() is None and not (
+                os.path.exists(journal) and os.path.getsize(journal) > 0):
+            time.sleep(0.05)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
         eq(p.returncode, 130, err)
@@ -281,7 +286,11 @@ def task_app_dying_mid_run_stops_with_a_message():
     with start_mock("--latency-ms", "200") as mock, start_app(mock) as app:
         config, results = write_config(app=app.url, mock=mock)
         p = spawn_mipro(config)
-        time.sleep(1.0)
+        journal = os.path.join(results, "rollouts.jsonl")
+        deadline = time.time() + 60  # mid-run: once something is paid for
+        while time.time() < deadline and p.poll() is None and not (
+                os.path.exists(journal) and os.path.getsize(journal) > 0):
+            time.sleep(0.05)
         app.check_exit = False  # killed on purpose
         app.stop(signal.SIGKILL)
         out, err = p.communicate(timeout=120)
