@@ -101,6 +101,9 @@ static char *canonical(char *intent, const extract_labels *labels)
 {
     if (!intent || !labels)
         return intent;
+    for (size_t i = 0; i < labels->n; i++) /* the usual case, and cheap */
+        if (strcmp(intent, labels->names[i]) == 0)
+            return intent;
     const char *exact = extract_exact_label(intent, labels);
     if (exact) {
         free(intent);

@@ -2,6 +2,7 @@
 #include "adapt.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ struct adapt_memo {
     pthread_mutex_t lock;
     struct entry e[MAX_ENTRIES];
     size_t n;
+    atomic_size_t published; /* n, readable without the lock: most servers need no entry */
     long counts[ADAPT_COUNT];
 };
 
@@ -58,10 +60,11 @@ static struct entry *find(adapt_memo *m, const char *url, const char *model)
 
 int adapt_memo_get(adapt_memo *m, const char *url, const char *model)
 {
-    if (!m || !url || !model)
+    if (!m || !url || !model || !atomic_load_explicit(&m->published, memory_order_acquire))
         return 0;
     pthread_mutex_lock(&m->lock);
-    int bits = m->n ? (find(m, url, model) ? find(m, url, model)->bits : 0) : 0;
+    struct entry *e = find(m, url, model);
+    int bits = e ? e->bits : 0;
     pthread_mutex_unlock(&m->lock);
     return bits;
 }
@@ -77,6 +80,7 @@ int adapt_memo_add(adapt_memo *m, const char *url, const char *model, int bits)
         e->endpoint = xstrndup(url, endpoint_len(url));
         e->model = xstrdup(model);
         e->bits = 0;
+        atomic_store_explicit(&m->published, m->n, memory_order_release);
     }
     int added = e ? bits & ~e->bits : 0;
     if (e)
