@@ -358,8 +358,10 @@ void runner_meta(run *r, meta_call *calls, size_t n, enum phase ph)
                  r->opts.stop, &r->hs);
     for (size_t k = 0; k < nreq; k++) {
         http_req *q = &reqs[k];
-        if (q->status == 0 && run_stopped(r))
+        if (q->status == 0 && run_stopped(r)) { /* interrupted: not paid */
+            http_req_free(q);
             continue;
+        }
         r->sp.meta_calls++;
         run_charge(r, ph, 1);
         json_t *j = q->status == 200 ? json_loadb(q->reply.data, q->reply.len, 0, NULL) : NULL;
