@@ -28,7 +28,7 @@
 
 #define META_EXAMPLES 16 /* training examples shown to a first-round proposal */
 #define MAX_SETS 64
-#define MAX_PER_ROUND 16
+#define MAX_PER_ROUND 16 /* trials in one round at most (parallel_trials is capped to it) */
 #define LINE "========================================"
 
 /* A scored (instruction, demo set) pair. */
@@ -780,7 +780,7 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
         .holdout_n = c->test_pool.set ? (long)c->test_pool.n : c->holdout_size,
         .meta_boot = c->optimize_instructions ? c->num_bootstrap_seeds * c->num_instructions_per_module : 0,
         .rounds = c->num_iterations,
-        .max_per_round = c->parallel_trials,
+        .max_per_round = c->parallel_trials > MAX_PER_ROUND ? MAX_PER_ROUND : c->parallel_trials,
         .meta_every = c->meta_update_enabled && strcmp(c->search, "tpe") == 0 && c->optimize_instructions
                           ? c->meta_update_every : 0,
         .meta_per_update = c->meta_update_proposals,

@@ -198,6 +198,15 @@ def random_search_baseline_runs():
 
 
 @test
+def many_parallel_trials_are_capped():
+    config, results = write_config(budget=20000, extra="parallel_trials = 64\nmax_concurrent = 64\n")
+    r = run_mipro(config, "--quiet")
+    eq(r.returncode, 0, r.stderr)
+    plan = load(results, "job_metadata.json")["config"]["plan"]
+    eq(plan["trials_per_round"], 16, "capped (the budget would pay for more)")
+
+
+@test
 def too_small_a_budget_is_a_clear_error():
     config, _ = write_config(budget=15)
     r = run_mipro(config)
