@@ -25,6 +25,11 @@ typedef struct rollout_defaults {
                                   needs the tree) */
     int adapt;                 /* params.h bits: the request in the form the LLM
                                   server accepts */
+    /* More bits for the endpoint and model this request names (the server's
+     * memo of what each LLM server accepts), asked once they are known;
+     * NULL: none. */
+    int (*adapt_for)(void *arg, const char *call_url, const char *model);
+    void *adapt_arg;
 } rollout_defaults;
 
 /* A validated rollout request. Every string is owned, but messages_json. */

@@ -164,13 +164,12 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
         }
         tok_key = tok_keys[i];
     }
-    if (tok_key && (def->adapt & ADAPT_MAX_COMPLETION_TOKENS))
+    if (tok_key && (r->adapt & ADAPT_MAX_COMPLETION_TOKENS))
         tok_key = "max_completion_tokens";
-    else if (tok_key && (def->adapt & ADAPT_MAX_TOKENS))
+    else if (tok_key && (r->adapt & ADAPT_MAX_TOKENS))
         tok_key = "max_tokens";
-    if (def->adapt & ADAPT_NO_TEMPERATURE)
+    if (r->adapt & ADAPT_NO_TEMPERATURE)
         temp = NULL; /* (temperature_zero stays: the caching decision is the caller's) */
-    r->adapt = def->adapt;
 
     if (bad_model) {
         verr_set(e, "model must be valid UTF-8", "[s,s,s,s]", "body", "policy", "config", "model");
@@ -179,7 +178,7 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
     buf_reserve(b, 1024);
     if (r->mode == OUTPUT_TOOL_CALLS) {
         jw_raw(b, ",\"tools\":[" TOOL_JSON "]");
-        if (def->tool_choice_function || (def->adapt & ADAPT_FORCE_FUNCTION))
+        if (def->tool_choice_function || (r->adapt & ADAPT_FORCE_FUNCTION))
             jw_raw(b, ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"" REPLY_TOOL_NAME
                       "\"}}");
         else
@@ -265,10 +264,6 @@ int rollout_prepare(const json_t *body, const dataset *ds, const rollout_default
         }
         r->mode = (enum output_mode)m;
     }
-    /* a server that refuses tools or response_format is read in text mode */
-    if ((r->mode == OUTPUT_TOOL_CALLS && (def->adapt & ADAPT_NO_TOOLS)) ||
-        (r->mode == OUTPUT_STRUCTURED && (def->adapt & ADAPT_NO_RESPONSE_FORMAT)))
-        r->mode = OUTPUT_TEXT;
 
     static const char *url_keys[] = {"inference_url", "api_base", "base_url"};
     const char *url = first_string(cfg, url_keys, B77_ARRAY_LEN(url_keys), NULL);
@@ -297,6 +292,13 @@ int rollout_prepare(const json_t *body, const dataset *ds, const rollout_default
                  "[s,s,s,s]", "body", "policy", "config", "model");
         return -1;
     }
+
+    /* the form this LLM server accepts; one that refuses tools or
+     * response_format is read in text mode */
+    r->adapt = def->adapt | (def->adapt_for ? def->adapt_for(def->adapt_arg, call_url, model) : 0);
+    if ((r->mode == OUTPUT_TOOL_CALLS && (r->adapt & ADAPT_NO_TOOLS)) ||
+        (r->mode == OUTPUT_STRUCTURED && (r->adapt & ADAPT_NO_RESPONSE_FORMAT)))
+        r->mode = OUTPUT_TEXT;
 
     prompt_vars vars = {
         .query = dataset_text(ds, r->split, r->row),

@@ -467,19 +467,10 @@ static struct curl_slist *upstream_headers(struct request *rq)
 
 static enum MHD_Result finish_rollout(struct request *rq);
 
-/* Prepares rq's rollout again from body with the adaptations `bits` (the
- * first preparation succeeded, so this one does too). */
-static int reprepare(struct request *rq, const json_t *body, int bits, verr *e)
+/* rollout_defaults.adapt_for: the server's memo. */
+static int memo_bits(void *arg, const char *call_url, const char *model)
 {
-    rollout_defaults d = rq->srv->defaults;
-    d.adapt = bits;
-    rollout again;
-    int rc = rollout_prepare(body, rq->srv->ds, &d, &again, e);
-    if (rc == 0) {
-        rollout_free(&rq->ro);
-        rq->ro = again;
-    }
-    return rc;
+    return adapt_memo_get(arg, call_url, model);
 }
 
 /* After a 400: when the LLM server refused a parameter this request can do
@@ -496,24 +487,27 @@ static int adapt_and_resend(struct request *rq)
     if (!add)
         return 0;
     json_t *body = jr_parse(rq->body.data ? rq->body.data : "", rq->body.len, 0, NULL);
-    verr e = {0};
-    int bits = rq->ro.adapt | add | adapt_memo_get(s->adapt, rq->ro.call_url, rq->ro.model);
-    char *url = xstrdup(rq->ro.call_url), *model = xstrdup(rq->ro.model);
-    int rc = body ? reprepare(rq, body, bits, &e) : -1;
-    json_decref(body);
-    verr_clear(&e);
-    if (rc != 0) {
-        free(url);
-        free(model);
+    if (!body)
         return 0;
-    }
-    int fresh = adapt_memo_add(s->adapt, url, model, add);
+    int fresh = adapt_memo_add(s->adapt, rq->ro.call_url, rq->ro.model, add);
     for (int i = 0; i < ADAPT_COUNT; i++)
         if (fresh & (1 << i))
             log_warn("the LLM at %s refused a parameter for model %s: from now on, %s "
-                     "(--strict-params turns this off)", url, model, params_description(i));
-    free(url);
-    free(model);
+                     "(--strict-params turns this off)", rq->ro.call_url, rq->ro.model,
+                     params_description(i));
+    /* the same request again: the memo now holds the new bits (and add is
+     * kept here too, should the memo be full) */
+    rollout_defaults d = s->defaults;
+    d.adapt = rq->ro.adapt | add;
+    rollout again;
+    verr e = {0};
+    int rc = rollout_prepare(body, s->ds, &d, &again, &e);
+    json_decref(body);
+    verr_clear(&e);
+    if (rc != 0) /* it succeeded before with the same body */
+        return 0;
+    rollout_free(&rq->ro);
+    rq->ro = again;
     rq->adapted = 1;
     rq->leader = 0; /* the resent call is this request's own */
     rq->cache_state = NULL;
@@ -550,12 +544,6 @@ static enum MHD_Result start_rollout(struct request *rq)
     }
     verr e = {0};
     int rc = rollout_prepare(body, s->ds, &s->defaults, &rq->ro, &e);
-    if (rc == 0) {
-        /* a server known to refuse part of the request gets the form it accepts */
-        int bits = adapt_memo_get(s->adapt, rq->ro.call_url, rq->ro.model);
-        if (bits)
-            rc = reprepare(rq, body, bits, &e);
-    }
     json_decref(body);
     if (rc != 0)
         return reply(rq, MHD_HTTP_UNPROCESSABLE_CONTENT, verr_body(&e), NULL);
@@ -1077,8 +1065,11 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
     };
     s->keys = (llm_keys){cfg->openai_key, cfg->groq_key, cfg->llm_api_key};
     s->metrics = metrics_new(route_labels, (int)B77_ARRAY_LEN(route_labels));
-    if (!cfg->strict_params)
+    if (!cfg->strict_params) {
         s->adapt = adapt_memo_new();
+        s->defaults.adapt_for = memo_bits;
+        s->defaults.adapt_arg = s->adapt;
+    }
     s->nworkers = cfg->threads ? cfg->threads : 1;
     s->workers = xcalloc(s->nworkers, sizeof *s->workers);
     for (size_t i = 0; i < s->nworkers; i++)

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         return 0;
     }
     rollout_defaults def = {"http://127.0.0.1:9/v1", "m", 1, (int)(size & 1), (int)(size & 2), 600, 0,
-                            (int)((size >> 2) & 63)};
+                            (int)((size >> 2) & 63), NULL, NULL};
     rollout r;
     verr ve = {0};
     int rc = rollout_prepare(body, ds, &def, &r, &ve);

@@ -20,7 +20,7 @@ static dataset *data(void)
     return ds;
 }
 
-static const rollout_defaults DEF = {NULL, NULL, 1, 0, 0, 600.0, 0, 0};
+static const rollout_defaults DEF = {NULL, NULL, 1, 0, 0, 600.0, 0, 0, NULL, NULL};
 
 static int prepare(const char *json, const rollout_defaults *def, rollout *r, verr *e)
 {
@@ -115,7 +115,7 @@ TEST(prepare_defaults_and_modes)
         return;
     rollout r;
     verr e = {0};
-    rollout_defaults def = {"http://127.0.0.1:9", "dm", 1, 0, 1, 30.0, 0, 0};
+    rollout_defaults def = {"http://127.0.0.1:9", "dm", 1, 0, 1, 30.0, 0, 0, NULL, NULL};
     CHECK(prepare("{\"env\":{\"config\":{\"seed\":\"3\"}},\"policy\":{\"output_mode\":\"structured\"},"
                   "\"trace_correlation_id\":\"t\",\"safety\":{\"max_time_s\":900}}",
                   &def, &r, &e) == 0);
@@ -154,7 +154,7 @@ TEST(prepare_rejections_name_the_field)
 {
     if (!data())
         return;
-    rollout_defaults def = {"http://127.0.0.1:9", "dm", 1, 0, 0, 600.0, 0, 0};
+    rollout_defaults def = {"http://127.0.0.1:9", "dm", 1, 0, 0, 600.0, 0, 0, NULL, NULL};
     expect_422("{\"env\":{\"seed\":\"x\"}}", &def, "[\"body\",\"env\",\"seed\"]");
     expect_422("{\"env\":{\"seed\":true}}", &def, "[\"body\",\"env\",\"seed\"]");
     expect_422("{\"env\":{\"config\":{\"seed\":1.5}}}", &def, "[\"body\",\"env\",\"config\",\"seed\"]");
@@ -170,7 +170,7 @@ TEST(prepare_rejections_name_the_field)
     expect_422("{\"policy\":{\"config\":{\"prompt_template\":\"{nope}\"}}}", &def,
                "[\"body\",\"policy\",\"config\",\"prompt_template\"]");
     expect_422("{}", &DEF, "[\"body\",\"policy\",\"config\",\"inference_url\"]");
-    rollout_defaults nomodel = {"http://127.0.0.1:9", NULL, 1, 0, 0, 600.0, 0, 0};
+    rollout_defaults nomodel = {"http://127.0.0.1:9", NULL, 1, 0, 0, 600.0, 0, 0, NULL, NULL};
     expect_422("{}", &nomodel, "[\"body\",\"policy\",\"config\",\"model\"]");
 }
 
@@ -180,7 +180,7 @@ TEST(response_has_every_field)
         return;
     rollout r;
     verr e = {0};
-    rollout_defaults def = {"http://127.0.0.1:9/v1", "m", 1, 0, 0, 600.0, 0, 0};
+    rollout_defaults def = {"http://127.0.0.1:9/v1", "m", 1, 0, 0, 600.0, 0, 0, NULL, NULL};
     CHECK(prepare("{\"run_id\":\"r\",\"env\":{\"seed\":0}}", &def, &r, &e) == 0);
     const char *body = "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"type\":"
                        "\"function\",\"function\":{\"name\":\"banking77_classify\",\"arguments\":"
