@@ -11,7 +11,6 @@
  * it from the journal. */
 #include "gepa.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -590,23 +589,11 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
     r->snapshot = snapshot;
     r->snapshot_arg = &g;
     int rc = 1;
-    if (run_ui_start(r) != 0)
+    if (run_open(r) != 0)
         goto out;
-    if (mkdir_p(r->results) != 0) {
-        fprintf(stderr, "gepa: cannot create the results folder %s: %s\n", r->results, strerror(errno));
-        goto out;
-    }
-    char *path = xasprintf("%s/rollouts.jsonl", r->results);
-    if (journal_open(&r->jr, path, o->resume) != 0)
-        fprintf(stderr, "gepa: cannot write %s: %s (--resume will not work)\n", path, strerror(errno));
-    free(path);
-    path = xasprintf("%s/gepa_lineage.jsonl", r->results);
+    char *path = xasprintf("%s/gepa_lineage.jsonl", r->results);
     g.lineage = fopen(path, "w");
     free(path);
-    if (o->resume)
-        run_say(r, "Resuming: %ld logged results will be reused, not called again\n", r->jr.loaded);
-    if (runner_task_info(r) != 0)
-        goto out;
 
     budget_in bi = {
         .budget = c->budget,
@@ -689,8 +676,6 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
     out.sets = sets;
     out.nsets = 1;
     out.nval = g.val.n;
-    out.val_rows = g.val.rows;
-    out.nval_rows = g.val.n;
     out.val_initial = out.val_win = out.val_best = g.n ? mean_of(&g, 0) : NAN;
     out.kept_initial = 1;
     out.kept_reason = "no candidate scored higher on validation";

@@ -10,7 +10,6 @@
  * journal. */
 #include "mipro.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +70,6 @@ typedef struct mipro {
     tpe *t;
     int *tpe_instr; /* TPE's instruction choice -> instruction index */
     int tpe_ninstr;
-    int rounds;
     int64_t *test_rows;
     size_t ntest;
     holdout_result hold;
@@ -606,7 +604,6 @@ static void search(mipro *m)
         evaluate_val(&m->r, &m->val, ps, vs, k, idx, (size_t)p->batch, PHASE_SEARCH);
         if (run_stopped(&m->r) || m->r.dead)
             continue; /* stop_reason ends the loop */
-        m->rounds = round;
         int leader = -1;
         double lead = -1;
         for (size_t i = 0; i < k; i++) {
@@ -692,8 +689,6 @@ static void outcome_now(mipro *m, run_outcome *out)
     out->sets = m->sets;
     out->nsets = m->nsets ? m->nsets : 1;
     out->nval = m->val.n;
-    out->val_rows = m->val.rows;
-    out->nval_rows = m->val.n;
     out->trials = m->trials;
     out->ntrials = m->ntrials;
     out->val_initial = out->val_win = out->val_best = NAN;
@@ -751,20 +746,7 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
     r->snapshot = snapshot;
     r->snapshot_arg = &m;
     int rc = 1;
-    if (run_ui_start(r) != 0)
-        goto out;
-    if (mkdir_p(r->results) != 0) {
-        fprintf(stderr, "mipro: cannot create the results folder %s: %s\n", r->results, strerror(errno));
-        goto out;
-    }
-    char *logpath = xasprintf("%s/rollouts.jsonl", r->results);
-    int jrc = journal_open(&r->jr, logpath, o->resume);
-    if (jrc != 0)
-        fprintf(stderr, "mipro: cannot write %s: %s (--resume will not work)\n", logpath, strerror(errno));
-    free(logpath);
-    if (o->resume)
-        run_say(r, "Resuming: %ld logged results will be reused, not called again\n", r->jr.loaded);
-    if (runner_task_info(r) != 0)
+    if (run_open(r) != 0)
         goto out;
 
     /* The plan, before anything is spent. */

@@ -37,8 +37,6 @@ typedef struct run_outcome {
     size_t nval;
     stats_paired val_cmp;    /* winner against the initial prompt on validation */
     const holdout_result *holdout; /* NULL when not reached */
-    const int64_t *val_rows;
-    size_t nval_rows;
     json_t *extra; /* stolen: the algorithm's own record (GEPA: the pool, frontier, lineage) */
 } run_outcome;
 

@@ -5,6 +5,7 @@
 #include "prompt.h"
 #include "report_html.h"
 #include "results.h"
+#include "runner.h"
 
 #include <errno.h>
 #include <math.h>
@@ -83,6 +84,25 @@ void run_init(run *r, const mipro_config *c, const mipro_opts *o, const char *al
     curl_multi_setopt(r->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->max_concurrent);
     r->tty = isatty(STDOUT_FILENO) && !o->quiet && !o->jsonl;
     r->phase = "starting";
+}
+
+int run_open(run *r)
+{
+    if (run_ui_start(r) != 0)
+        return -1;
+    if (mkdir_p(r->results) != 0) {
+        fprintf(stderr, "%s: cannot create the results folder %s: %s\n", r->algorithm, r->results,
+                strerror(errno));
+        return -1;
+    }
+    char *path = xasprintf("%s/rollouts.jsonl", r->results);
+    if (journal_open(&r->jr, path, r->opts.resume) != 0)
+        fprintf(stderr, "%s: cannot write %s: %s (--resume will not work)\n", r->algorithm, path,
+                strerror(errno));
+    free(path);
+    if (r->opts.resume)
+        run_say(r, "Resuming: %ld logged results will be reused, not called again\n", r->jr.loaded);
+    return runner_task_info(r);
 }
 
 void run_free(run *r)

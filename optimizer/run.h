@@ -76,6 +76,10 @@ struct run {
 
 /* Sets up r from the config and options (URLs, seed, job id). */
 void run_init(run *r, const mipro_config *c, const mipro_opts *o, const char *algorithm);
+/* What every run does before its plan: the live page (--ui), the results
+ * folder, the journal (read back with --resume), the task app's check and
+ * split sizes. 0, or -1 with the reason printed. */
+int run_open(run *r);
 void run_free(run *r);
 
 /* Progress text (not with --quiet or --jsonl) and JSON-lines events (with

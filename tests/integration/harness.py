@@ -102,6 +102,16 @@ class Proc:
         return self.p.returncode
 
 
+def wait_until_paid(results, proc, timeout=60):
+    """Waits until an optimizer run has paid for something (its journal has a
+    line) or has ended: a condition, not a fixed time, for a busy machine."""
+    journal = os.path.join(results, "rollouts.jsonl")
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None and not (
+            os.path.exists(journal) and os.path.getsize(journal) > 0):
+        time.sleep(0.05)
+
+
 def registry():
     """A test list and the decorator that adds to it."""
     tests = []

@@ -11,10 +11,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, KEY, LOG_DIR, eq, ok, registry, request, run_suite, start_app, start_mock  # noqa: E402
+from harness import (BIN, KEY, LOG_DIR, eq, ok, registry, request, run_suite, start_app,  # noqa: E402
+                     start_mock, wait_until_paid)
 
 MIPRO_BIN = os.environ.get("B77_MIPRO_BIN", os.path.join(BIN, "mipro"))
 TESTS, test = registry()
@@ -166,12 +166,7 @@ def gepa_ctrl_c_writes_results_then_resume_finishes():
         config, results = write_config(budget=300, mock=slow)
         p = subprocess.Popen([MIPRO_BIN, config], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=dict(os.environ, ENVIRONMENT_API_KEY=KEY))
-        # once something is paid for (a condition, not a fixed time: the machine may be busy)
-        journal = os.path.join(results, "rollouts.jsonl")
-        deadline = time.time() + 60
-        while time.time() < deadline and p.poll() is None and not (
-                os.path.exists(journal) and os.path.getsize(journal) > 0):
-            time.sleep(0.05)
+        wait_until_paid(results, p)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=60)
         eq(p.returncode, 130, err)

@@ -12,7 +12,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, KEY, LOG_DIR, eq, ok, registry, request, run_suite, start_app, start_mock  # noqa: E402
+from harness import (BIN, KEY, LOG_DIR, eq, ok, registry, request, run_suite, start_app,  # noqa: E402
+                     start_mock, wait_until_paid)
 
 MIPRO_BIN = os.environ.get("B77_MIPRO_BIN", os.path.join(BIN, "mipro"))
 TESTS, test = registry()
@@ -243,12 +244,7 @@ def ctrl_c_writes_results_then_resume_finishes():
     with start_mock("--latency-ms", "300") as slow:
         config, results = write_config(mock=slow)
         p = spawn_mipro(config)
-        # once something is paid for (a condition, not a fixed time: the machine may be busy)
-        journal = os.path.join(results, "rollouts.jsonl")
-        deadline = time.time() + 60
-        while time.time() < deadline and p.poll() is None and not (
-                os.path.exists(journal) and os.path.getsize(journal) > 0):
-            time.sleep(0.05)
+        wait_until_paid(results, p)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
         eq(p.returncode, 130, err)
@@ -295,11 +291,7 @@ def task_app_dying_mid_run_stops_with_a_message():
     with start_mock("--latency-ms", "200") as mock, start_app(mock) as app:
         config, results = write_config(app=app.url, mock=mock)
         p = spawn_mipro(config)
-        journal = os.path.join(results, "rollouts.jsonl")
-        deadline = time.time() + 60  # mid-run: once something is paid for
-        while time.time() < deadline and p.poll() is None and not (
-                os.path.exists(journal) and os.path.getsize(journal) > 0):
-            time.sleep(0.05)
+        wait_until_paid(results, p)  # mid-run
         app.check_exit = False  # killed on purpose
         app.stop(signal.SIGKILL)
         out, err = p.communicate(timeout=120)
