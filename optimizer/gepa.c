@@ -28,7 +28,6 @@
 #define MAX_IN_FLIGHT 64
 #define MERGE_ROWS 5 /* validation rows a merge is first tried on (as gepa-ai) */
 #define EPSILON 0.1  /* epsilon_greedy: a random candidate this often */
-#define LINE "========================================"
 
 enum origin { FROM_SEED, FROM_PROPOSAL, FROM_REFLECTION, FROM_MERGE };
 static const char *const origin_names[] = {"seed", "proposal", "reflection", "merge"};
@@ -624,13 +623,9 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
         g.train = run_sample_rows(r, r->train_n, r->train_n, g.val.rows, g.val.n);
         g.ntrain = r->train_n - g.val.n;
     }
-    g.test_rows = run_pool_rows(r, &c->test_pool, r->test_n, (size_t)p->holdout, NULL, 0, &g.ntest);
-    if ((long)g.ntest > p->holdout)
-        g.ntest = (size_t)p->holdout;
+    g.test_rows = run_holdout_rows(r, &g.ntest);
 
-    run_say(r, LINE "\nGEPA Prompt Optimization\n" LINE "\n");
-    run_say(r, "Job ID: %s\nTask app: %s\nPolicy: %s at %s\nReflection model: %s at %s\nSeed: %ld\n",
-            r->job_id, r->task_url, c->model, r->policy_url, r->meta_model, r->meta_url, r->seed);
+    run_banner(r, "GEPA", "Reflection model");
     run_say(r, "Budget: %ld rollouts and reflection calls in all. Plan: validation (Pareto set) %ld "
                "train examples, minibatches of %ld train examples, %ld proposals at a time (about %ld "
                "iterations), parent selection %s, merge %s, held-out 2 x %zu test examples%s\n",

@@ -28,7 +28,6 @@
 #define META_EXAMPLES 16 /* training examples shown to a first-round proposal */
 #define MAX_SETS 64
 #define MAX_PER_ROUND 16 /* trials in one round at most (parallel_trials is capped to it) */
-#define LINE "========================================"
 
 /* A scored (instruction, demo set) pair. */
 typedef struct combo {
@@ -807,13 +806,9 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
         m.perm[i - 1] = m.perm[j];
         m.perm[j] = t;
     }
-    m.test_rows = run_pool_rows(r, &c->test_pool, r->test_n, (size_t)p->holdout, NULL, 0, &m.ntest);
-    if ((long)m.ntest > p->holdout)
-        m.ntest = (size_t)p->holdout;
+    m.test_rows = run_holdout_rows(r, &m.ntest);
 
-    run_say(r, LINE "\nMIPRO Prompt Optimization\n" LINE "\n");
-    run_say(r, "Job ID: %s\nTask app: %s\nPolicy: %s at %s\nMeta-model: %s at %s\nSeed: %ld\n",
-            r->job_id, r->task_url, c->model, r->policy_url, r->meta_model, r->meta_url, r->seed);
+    run_banner(r, "MIPRO", "Meta-model");
     run_say(r, "Budget: %ld rollouts and meta-model calls in all. Plan: bootstrap %ld, proposals %ld, "
                "search at most %ld (validation %ld train examples, minibatches of %ld, %ld rounds of up "
                "to %ld trials%s), held-out 2 x %zu test examples%s\n",

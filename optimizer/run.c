@@ -307,3 +307,19 @@ const char *run_initial_instruction(const mipro_config *c)
             return c->sections[i].content;
     return PROMPT_DEFAULT_SYSTEM;
 }
+
+int64_t *run_holdout_rows(run *r, size_t *n)
+{
+    int64_t *rows = run_pool_rows(r, &r->cfg->test_pool, r->test_n, (size_t)r->plan.holdout, NULL, 0, n);
+    if ((long)*n > r->plan.holdout)
+        *n = (size_t)r->plan.holdout;
+    return rows;
+}
+
+void run_banner(run *r, const char *title, const char *meta_name)
+{
+    run_say(r, "========================================\n%s Prompt Optimization\n"
+               "========================================\n", title);
+    run_say(r, "Job ID: %s\nTask app: %s\nPolicy: %s at %s\n%s: %s at %s\nSeed: %ld\n", r->job_id,
+            r->task_url, r->cfg->model, r->policy_url, meta_name, r->meta_model, r->meta_url, r->seed);
+}

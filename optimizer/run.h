@@ -115,6 +115,12 @@ int64_t *run_sample_rows(run *r, size_t total, size_t n, const int64_t *exclude,
  * `want` sampled rows outside exclude; *n says how many. */
 int64_t *run_pool_rows(run *r, const seed_list *pool, size_t total, size_t want,
                        const int64_t *exclude, size_t nex, size_t *n);
+/* The held-out test rows: the config's test_pool, else the plan's number
+ * sampled, at most the plan's; *n says how many. */
+int64_t *run_holdout_rows(run *r, size_t *n);
+/* The run's heading: the title, job, task app, models (the meta-model under
+ * `meta_name`) and seed. */
+void run_banner(run *r, const char *title, const char *meta_name);
 /* The initial prompt's system instruction (the task app's default without one). */
 const char *run_initial_instruction(const mipro_config *c);
 
