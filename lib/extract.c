@@ -258,18 +258,14 @@ static char *label_in_text(const char *text, const extract_labels *labels, char 
                 last_commit = i;
         i++;
     }
-    int pick = -1;
-    int distinct = 0, first = -1;
-    for (size_t h = 0; h < nh; h++)
-        if (!hits[h].negated && hits[h].label != first && (first < 0 || distinct < 2)) {
-            int seen = 0;
-            for (size_t g = 0; g < h; g++)
-                seen |= !hits[g].negated && hits[g].label == hits[h].label;
-            if (!seen) {
-                distinct++;
-                if (first < 0)
-                    first = hits[h].label;
-            }
+    /* how many different labels are named, not as rejected (1, or more) */
+    int pick = -1, first = -1, distinct = 0;
+    for (size_t h = 0; h < nh && distinct < 2; h++)
+        if (!hits[h].negated) {
+            if (first < 0)
+                first = hits[h].label, distinct = 1;
+            else if (hits[h].label != first)
+                distinct = 2;
         }
     if (distinct == 1) {
         pick = first;

@@ -104,12 +104,7 @@ static char *canonical(char *intent, const extract_labels *labels)
     for (size_t i = 0; i < labels->n; i++) /* the usual case, and cheap */
         if (strcmp(intent, labels->names[i]) == 0)
             return intent;
-    const char *exact = extract_exact_label(intent, labels);
-    if (exact) {
-        free(intent);
-        return xstrdup(exact);
-    }
-    enum extract_path p;
+    enum extract_path p; /* (extract_intent tries the exact label first) */
     char reason[200];
     char *found = extract_intent(intent, labels, &p, reason, sizeof reason);
     if (found) {
