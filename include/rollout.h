@@ -50,6 +50,7 @@ typedef struct rollout {
     size_t upstream_body_len;
     double max_time_s;   /* this rollout's deadline, seconds */
     int temperature_zero; /* the request asked for temperature 0 */
+    long max_tokens;     /* the reply's token limit sent, 0: none */
     int adapt;           /* the params.h adaptations the upstream body was built with */
 } rollout;
 

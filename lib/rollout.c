@@ -193,6 +193,7 @@ static int build_upstream_body(rollout *r, const json_t *cfg, const rollout_defa
         jw_raw(b, ",\"temperature\":");
         jw_value(b, temp);
     }
+    r->max_tokens = tok_key ? (long)tokens : 0;
     if (tok_key) {
         buf_puts(b, ",\"");
         buf_puts(b, tok_key);

@@ -21,6 +21,7 @@
 
 #include "classify.h"
 #include "dataset.h"
+#include "limits.h"
 #include "quirks.h"
 #include "log.h"
 #include "util.h"
@@ -62,7 +63,9 @@ static struct {
     int fixed; /* one canned reply, the body unread: an upstream that costs nothing */
     const char *data_dir; /* the dataset the simulated model knows */
     int quirks;           /* quirks.h */
-} opt = {"127.0.0.1", 0, 0, {F_NONE, -1, 0}, 1.0, 2, 0, NULL, 0};
+    long rpm, tpm;        /* limits.h; 0: none */
+    int ratelimit_headers;
+} opt = {"127.0.0.1", 0, 0, {F_NONE, -1, 0}, 1.0, 2, 0, NULL, 0, 0, 0, 1};
 
 /* The simulated model: built before the daemon starts, read-only after. */
 static sim *sim_model;
@@ -101,6 +104,7 @@ struct mreq {
     int64_t next_chunk;
     int reset;
     int64_t due;
+    mock_limit_result rl; /* --rpm/--tpm: what to tell about the limits */
 };
 
 /* ---- the timer: parked requests, earliest due first --------------------- */
@@ -468,6 +472,62 @@ static ssize_t trickle_reader(void *cls, uint64_t pos, char *out, size_t max)
     return (ssize_t)n;
 }
 
+/* A duration as OpenAI writes its resets: "20ms", "1.5s", "6m0s". */
+static void go_duration(char *out, size_t n, int64_t ms)
+{
+    if (ms < 1000)
+        snprintf(out, n, "%lldms", (long long)ms);
+    else if (ms < 60000)
+        snprintf(out, n, "%.3gs", (double)ms / 1000.0);
+    else
+        snprintf(out, n, "%lldm%.3gs", (long long)(ms / 60000), (double)(ms % 60000) / 1000.0);
+}
+
+static void add_limit_headers(struct MHD_Response *resp, const mock_limit_result *l)
+{
+    char v[32];
+    if (l->refused) {
+        snprintf(v, sizeof v, "%lld", (long long)l->retry_after_ms);
+        MHD_add_response_header(resp, "retry-after-ms", v);
+    }
+    if (!l->headers)
+        return;
+    if (l->limit_requests > 0) {
+        snprintf(v, sizeof v, "%ld", l->limit_requests);
+        MHD_add_response_header(resp, "x-ratelimit-limit-requests", v);
+        snprintf(v, sizeof v, "%ld", l->remaining_requests);
+        MHD_add_response_header(resp, "x-ratelimit-remaining-requests", v);
+        go_duration(v, sizeof v, l->reset_requests_ms);
+        MHD_add_response_header(resp, "x-ratelimit-reset-requests", v);
+    }
+    if (l->limit_tokens > 0) {
+        snprintf(v, sizeof v, "%ld", l->limit_tokens);
+        MHD_add_response_header(resp, "x-ratelimit-limit-tokens", v);
+        snprintf(v, sizeof v, "%ld", l->remaining_tokens);
+        MHD_add_response_header(resp, "x-ratelimit-remaining-tokens", v);
+        go_duration(v, sizeof v, l->reset_tokens_ms);
+        MHD_add_response_header(resp, "x-ratelimit-reset-tokens", v);
+    }
+}
+
+/* What a request costs against --tpm, as OpenAI counts it: the prompt's
+ * characters / 4 and the reply's token limit (else what the reply takes,
+ * about 8 tokens for an intent). */
+static double request_tokens(const char *data, size_t len)
+{
+    json_t *req = json_loadb(data, len, 0, NULL);
+    const json_t *messages = json_object_get(req, "messages");
+    size_t chars = 0;
+    for (size_t i = 0; i < json_array_size(messages); i++)
+        chars += json_string_length(json_object_get(json_array_get(messages, i), "content"));
+    json_t *mt = json_object_get(req, "max_completion_tokens");
+    if (!json_is_integer(mt))
+        mt = json_object_get(req, "max_tokens");
+    double t = (double)chars / 4.0 + 1 + (json_is_integer(mt) ? (double)json_integer_value(mt) : 8);
+    json_decref(req);
+    return t;
+}
+
 static enum MHD_Result send_prepared(struct mreq *r)
 {
     r->answered = 1;
@@ -490,6 +550,7 @@ static enum MHD_Result send_prepared(struct mreq *r)
         snprintf(ra, sizeof ra, "%d", r->retry_after);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
+    add_limit_headers(resp, &r->rl);
     enum MHD_Result rc = MHD_queue_response(r->conn, r->status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -549,11 +610,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (strcmp(url, "/v1/models") == 0)
         return simple(conn, 200,
                       "{\"object\":\"list\",\"data\":[{\"id\":\"mock\",\"object\":\"model\"}]}");
+    if (strcmp(url, "/mock/limits") == 0 && strcmp(method, "POST") == 0) {
+        /* {"rpm": N, "tpm": N}: new limits from now on (a provider raising them) */
+        json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
+        json_t *rpm = json_object_get(j, "rpm"), *tpm = json_object_get(j, "tpm");
+        int good = json_is_object(j) && (!rpm || json_is_integer(rpm)) && (!tpm || json_is_integer(tpm));
+        if (good)
+            mock_limits_set(rpm ? (long)json_integer_value(rpm) : opt.rpm,
+                            tpm ? (long)json_integer_value(tpm) : opt.tpm, opt.ratelimit_headers);
+        json_decref(j);
+        return good ? simple(conn, 200, "{\"status\":\"ok\"}")
+                    : simple(conn, 400, "{\"error\":{\"message\":\"want {\\\"rpm\\\": N, \\\"tpm\\\": N}\","
+                                        "\"type\":\"invalid_request_error\"}}");
+    }
     if (strcmp(url, "/mock/stats") == 0) {
         pthread_mutex_lock(&last_lock);
-        json_t *j = json_pack("{s:I,s:s,s:s}", "completions", (json_int_t)atomic_load(&completions),
-                              "last_x_api_key", last_x_api_key, "last_authorization",
-                              last_authorization);
+        json_t *j = json_pack("{s:I,s:I,s:s,s:s}", "completions",
+                              (json_int_t)atomic_load(&completions), "rate_limited",
+                              (json_int_t)mock_limits_refused(), "last_x_api_key", last_x_api_key,
+                              "last_authorization", last_authorization);
         pthread_mutex_unlock(&last_lock);
         r->status = 200;
         r->resp = json_dumps(j, JSON_COMPACT);
@@ -576,6 +651,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     pthread_mutex_unlock(&last_lock);
     long latency = opt.latency_ms;
     const char *hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Mock-Fault");
+    if (mock_limits_on()) {
+        double tokens = opt.tpm ? request_tokens(r->body.data ? r->body.data : "", r->body.len) : 0;
+        mock_limits_charge(now_ms(), tokens, &r->rl);
+        if (r->rl.refused) {
+            /* refused at once, as providers do */
+            r->status = 429;
+            r->retry_after = (int)((r->rl.retry_after_ms + 999) / 1000);
+            r->resp = error_body("rate_limit_exceeded",
+                                 "Rate limit reached for requests (mock-llm --rpm/--tpm); please "
+                                 "try again later.");
+            return send_prepared(r);
+        }
+    }
     if (opt.fixed) {
         r->status = 200;
         r->retry_after = -1;
@@ -632,6 +720,11 @@ static void usage(FILE *out)
         "                      no-tools, no-required, no-temperature, completion-tokens-only,\n"
         "                      max-tokens-only, no-response-format, text-only, json-content,\n"
         "                      reasoning, think-tags (also \"+quirk=NAMES\" in the model)\n"
+        "  --rpm N             allow N requests a minute (a bucket of one second's worth,\n"
+        "                      refilled continuously); beyond: 429 with Retry-After\n"
+        "  --tpm N             allow N tokens a minute (prompt characters / 4 + max_tokens)\n"
+        "  --no-ratelimit-headers  do not send x-ratelimit-* headers (only Retry-After on 429s)\n"
+        "                      (POST /mock/limits {\"rpm\": N, \"tpm\": N} changes the limits)\n"
         "  --fixed             answer every request with one canned tool call, without\n"
         "                      reading it (an upstream that costs nothing, for benchmarks)\n"
         "  --log-level LEVEL   debug, info, warn, error or off (default warn)\n"
@@ -661,7 +754,8 @@ int main(int argc, char **argv)
         {"fault-rate", required_argument, 0, 'r'}, {"threads", required_argument, 0, 't'},
         {"log-level", required_argument, 0, 'L'}, {"help", no_argument, 0, 'h'},
         {"fixed", no_argument, 0, 'F'},           {"data-dir", required_argument, 0, 'D'},
-        {"quirk", required_argument, 0, 'Q'},
+        {"quirk", required_argument, 0, 'Q'},     {"rpm", required_argument, 0, 'R'},
+        {"tpm", required_argument, 0, 'T'},       {"no-ratelimit-headers", no_argument, 0, 'N'},
         {0, 0, 0, 0},
     };
     log_set_level(LOG_WARN);
@@ -699,6 +793,9 @@ int main(int argc, char **argv)
             opt.quirks |= q;
             break;
         }
+        case 'R': opt.rpm = atol(optarg); break;
+        case 'T': opt.tpm = atol(optarg); break;
+        case 'N': opt.ratelimit_headers = 0; break;
         case 'h': usage(stdout); return 0;
         default: fprintf(stderr, "Try 'mock-llm --help'.\n"); return 2;
         }
@@ -707,6 +804,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "mock-llm: bad --port or --threads\n");
         return 2;
     }
+    if (opt.rpm < 0 || opt.tpm < 0) {
+        fprintf(stderr, "mock-llm: bad --rpm or --tpm\n");
+        return 2;
+    }
+    mock_limits_set(opt.rpm, opt.tpm, opt.ratelimit_headers);
     json_object_seed(0);
     if (!opt.fixed) {
         const char *dir = opt.data_dir ? opt.data_dir : getenv("B77_DATA_DIR");

@@ -25,6 +25,8 @@ typedef struct server_config {
     long call_timeout_ms;      /* one upstream attempt */
     int max_retries;
     int upstream_idle_s;       /* LLM connections no call used this long are closed */
+    double llm_rpm, llm_tpm;   /* each LLM account's known limits, per minute; 0: unknown */
+    int rate_adapt;            /* learn the limits from replies (ratelimit.h) */
     int short_user;            /* older short user message */
     int tool_choice_function;  /* forced-function tool_choice */
     int strict_params;         /* never resend in the form an LLM server accepts */

@@ -45,7 +45,11 @@
     X(CURLU *, curl_url, (void), ())                                                               \
     X(void, curl_url_cleanup, (CURLU * u), (u))                                                    \
     X(CURLUcode, curl_url_set, (CURLU * u, CURLUPart part, const char *s, unsigned int flags),     \
-      (u, part, s, flags))
+      (u, part, s, flags))                                                                         \
+    X(CURLHcode, curl_easy_header,                                                                 \
+      (CURL * h, const char *name, size_t index, unsigned int origin, int request,                 \
+       struct curl_header **hout),                                                                 \
+      (h, name, index, origin, request, hout))
 
 /* How a callback option's argument is read and passed on (any function
  * pointer type converts to another and back unchanged). */

@@ -43,6 +43,15 @@ static void usage(FILE *out)
         "  --retries N            retries on 429/502/503/504/transport errors (default 3)\n"
         "  --upstream-idle S      close pooled LLM connections after S seconds without\n"
         "                         calls (default 120)\n"
+        "  --llm-rpm N            requests a minute each LLM account (origin and key) allows:\n"
+        "                         calls are paced 3%% under it (default: learned, see below)\n"
+        "  --llm-tpm N            tokens a minute each LLM account allows (prompt characters / 4\n"
+        "                         plus the reply's token limit per call), paced the same way\n"
+        "  --rate-adapt MODE      on (default): learn each account's limits from its\n"
+        "                         x-ratelimit-* headers and 429s, pause for Retry-After, hold\n"
+        "                         calls beyond them in a queue (a rollout that gets no slot\n"
+        "                         before its deadline is answered 503 with Retry-After);\n"
+        "                         off: only --llm-rpm/--llm-tpm apply, 429s are retried\n"
         "  --short-user-prompt    use the older short user message (no intent list)\n"
         "  --strict-params        send every request as asked, even to an LLM server that refused\n"
         "                         a parameter (by default the task app learns what each server\n"
@@ -107,6 +116,7 @@ int options_parse(server_config *cfg, int argc, char **argv)
         O_HOST = 256, O_PORT, O_DATA, O_SPLIT, O_INFLIGHT, O_CONNS, O_THREADS, O_BODY, O_URL,
         O_MODEL, O_MAXTIME, O_UPTIMEOUT, O_CONNTIMEOUT, O_RETRIES, O_SHORT, O_STRICT, O_TOOLCHOICE,
         O_IDLE, O_GRACE, O_LOG, O_ANYCOUNT, O_CACHE, O_CACHE_BYTES, O_CACHE_FILE, O_UPIDLE,
+        O_RPM, O_TPM, O_RATE_ADAPT,
     };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST},
@@ -124,6 +134,9 @@ int options_parse(server_config *cfg, int argc, char **argv)
         {"connect-timeout", required_argument, 0, O_CONNTIMEOUT},
         {"retries", required_argument, 0, O_RETRIES},
         {"upstream-idle", required_argument, 0, O_UPIDLE},
+        {"llm-rpm", required_argument, 0, O_RPM},
+        {"llm-tpm", required_argument, 0, O_TPM},
+        {"rate-adapt", required_argument, 0, O_RATE_ADAPT},
         {"short-user-prompt", no_argument, 0, O_SHORT},
         {"strict-params", no_argument, 0, O_STRICT},
         {"tool-choice", required_argument, 0, O_TOOLCHOICE},
@@ -156,6 +169,7 @@ int options_parse(server_config *cfg, int argc, char **argv)
         .check_counts = 1,
         .cache_mode = 1,
         .cache_bytes = 64u << 20,
+        .rate_adapt = 1,
     };
     cfg->openai_key = env("OPENAI_API_KEY");
     cfg->groq_key = env("GROQ_API_KEY");
@@ -216,6 +230,24 @@ int options_parse(server_config *cfg, int argc, char **argv)
         case O_UPIDLE:
             if (parse_long("--upstream-idle", optarg, 1, 86400, &v)) return -1;
             cfg->upstream_idle_s = (int)v;
+            break;
+        case O_RPM:
+            if (parse_long("--llm-rpm", optarg, 1, 1000000000L, &v)) return -1;
+            cfg->llm_rpm = (double)v;
+            break;
+        case O_TPM:
+            if (parse_long("--llm-tpm", optarg, 1, 1000000000000L, &v)) return -1;
+            cfg->llm_tpm = (double)v;
+            break;
+        case O_RATE_ADAPT:
+            if (strcmp(optarg, "on") == 0) {
+                cfg->rate_adapt = 1;
+            } else if (strcmp(optarg, "off") == 0) {
+                cfg->rate_adapt = 0;
+            } else {
+                fprintf(stderr, "task-app: --rate-adapt must be on or off\n");
+                return -1;
+            }
             break;
         case O_SHORT: cfg->short_user = 1; break;
         case O_STRICT: cfg->strict_params = 1; break;

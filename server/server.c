@@ -24,6 +24,7 @@
 #include "adapt.h"
 #include "cache.h"
 #include "jsonr.h"
+#include "limits.h"
 #include "llmurl.h"
 #include "log.h"
 #include "metrics.h"
@@ -48,6 +49,7 @@ typedef struct auth_lines {
     const char *key; /* the caller's key (owned by auth), or NULL */
     struct curl_slist node[2];
     struct curl_slist *list; /* node[0], or the common headers alone */
+    limiter *lim;            /* the account's rate limits (shared), or NULL */
 } auth_lines;
 
 /* An HTTP thread: a libmicrohttpd daemon without threads of its own, run
@@ -74,6 +76,7 @@ struct server {
     metrics *metrics;
     cache *cache; /* NULL when --cache off */
     adapt_memo *adapt; /* what each LLM server accepts (shared; its own lock); NULL: --strict-params */
+    limits *limits; /* each LLM account's rate limits (shared; own locks); NULL: none */
     atomic_uint inflight; /* admitted rollouts not yet answered */
     atomic_int stopping;
 };
@@ -274,6 +277,7 @@ static enum MHD_Result reply_metrics(struct request *rq)
             buf_printf(&text, "b77_llm_adaptations_total{adaptation=\"%s\"} %ld\n", params_name(i),
                        counts[i]);
     }
+    limits_metrics(rq->srv->limits, &text);
     if (rq->srv->cache) {
         cache_stats cs = cache_get_stats(rq->srv->cache);
         buf_printf(&text,
@@ -427,8 +431,8 @@ static void forget_line(char *line)
 
 /* The headers of rq's LLM call: its worker's memo for the call's origin
  * and the caller's key, or (headers_owned set) a list of the request's own
- * when the memo is full. */
-static struct curl_slist *upstream_headers(struct request *rq)
+ * when the memo is full. *lim: the account's limiter. */
+static struct curl_slist *upstream_headers(struct request *rq, limiter **lim)
 {
     worker *w = rq->worker;
     const char *key = rq->key;
@@ -438,15 +442,19 @@ static struct curl_slist *upstream_headers(struct request *rq)
     if (olen)
         for (size_t i = 0; i < w->nmemo; i++) {
             auth_lines *m = &w->memo[i];
-            if (m->key == key && strncmp(m->origin, url, olen) == 0 && !m->origin[olen])
+            if (m->key == key && strncmp(m->origin, url, olen) == 0 && !m->origin[olen]) {
+                *lim = m->lim;
                 return m->list;
+            }
         }
     char *lines[2];
     size_t n = llmurl_auth_headers(url, &rq->srv->keys, key, lines);
+    *lim = limits_for(rq->srv->limits, url, (const char *const *)lines, n);
     if (olen && w->nmemo < AUTH_MEMO) {
         auth_lines *m = &w->memo[w->nmemo++];
         m->origin = xstrndup(url, olen);
         m->key = key;
+        m->lim = *lim;
         m->list = n ? &m->node[0] : &common_headers[0];
         for (size_t i = 0; i < n; i++) {
             m->node[i].data = lines[i];
@@ -558,7 +566,11 @@ static enum MHD_Result start_rollout(struct request *rq)
                      MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_BUSY, NULL);
     }
     rq->counted = 1;
-    rq->headers = upstream_headers(rq);
+    rq->headers = upstream_headers(rq, &rq->call.lim);
+    /* What providers count against a token limit: the prompt (about four
+     * characters a token) and the most the reply may take. */
+    rq->call.tokens = (double)rq->ro.messages_json_len / 4.0 +
+                      (double)(rq->ro.max_tokens > 0 ? rq->ro.max_tokens : 64);
     rq->call.url = rq->ro.call_url;
     rq->call.body = rq->ro.upstream_body;
     rq->call.body_len = rq->ro.upstream_body_len;
@@ -646,6 +658,28 @@ static void upstream_message(const upcall *c, char *out, size_t n)
     json_decref(j);
 }
 
+/* 503 with Retry-After for a rollout the LLM account's limits did not let
+ * through in time (refused: the LLM itself kept answering 429): the
+ * caller's cue to slow down, not a failure of the prompt. */
+static enum MHD_Result reply_rate_limited(struct request *rq, const upcall *c, int refused)
+{
+    int64_t ms = c->retry_after_ms > 1000 ? c->retry_after_ms : 1000;
+    char ra[24];
+    snprintf(ra, sizeof ra, "%lld", (long long)((ms + 999) / 1000));
+    char msg[400];
+    if (refused)
+        upstream_message(c, msg, sizeof msg);
+    log_warn("rollout %s: %s; answered 503, Retry-After %s", rq->ro.run_id,
+             refused ? "the LLM kept refusing (429)" : c->error, ra);
+    json_t *body = refused ? detail("the LLM at %s is rate-limiting: HTTP 429 after %d attempts%s; "
+                                    "retry after %s s",
+                                    rq->ro.call_url, c->attempts, msg, ra)
+                           : detail("%s; retry after %s s", c->error, ra);
+    json_object_set_new(body, "error", json_pack("{s:s,s:I}", "code", "rate_limited",
+                                                 "retry_after_ms", (json_int_t)ms));
+    return reply(rq, MHD_HTTP_SERVICE_UNAVAILABLE, body, MHD_HTTP_HEADER_RETRY_AFTER, ra, NULL);
+}
+
 static enum MHD_Result finish_rollout(struct request *rq)
 {
     upcall *c = &rq->call;
@@ -676,6 +710,7 @@ static enum MHD_Result finish_rollout(struct request *rq)
                      c->result == UPCALL_DEADLINE    ? "deadline"
                      : c->result == UPCALL_ABORTED   ? "aborted"
                      : c->result == UPCALL_TRANSPORT ? "transport"
+                     : c->result == UPCALL_THROTTLED ? "throttled"
                      : ok_status                     ? "ok"
                                                      : outcome,
                      c->finished - c->started);
@@ -699,9 +734,13 @@ static enum MHD_Result finish_rollout(struct request *rq)
                      detail("LLM call to %s failed after %d attempts: %s", ro->call_url,
                             c->attempts, c->error),
                      NULL);
+    case UPCALL_THROTTLED:
+        return reply_rate_limited(rq, c, 0);
     case UPCALL_HTTP:
         break;
     }
+    if (c->status == 429)
+        return reply_rate_limited(rq, c, 1);
     if (!ok_status) {
         upstream_message(c, msg, sizeof msg);
         log_warn("rollout %s: LLM returned HTTP %ld after %d attempts", ro->run_id, c->status,
@@ -786,6 +825,7 @@ static enum MHD_Result dispatch(struct request *rq)
     case ROUTE_INFO: {
         json_t *info = taskinfo_info(s->ds, s->cfg->default_split);
         json_object_set_new(info, "llm_adaptations", adapt_memo_json(s->adapt));
+        json_object_set_new(info, "llm_rate_limits", limits_json(s->limits));
         json_object_set_new(info, "strict_params", json_boolean(!s->adapt));
         return reply(rq, MHD_HTTP_OK, info, NULL);
     }
@@ -1007,6 +1047,7 @@ static void server_free(server *s)
     metrics_free(s->metrics);
     cache_free(s->cache);
     adapt_memo_free(s->adapt);
+    limits_free(s->limits);
     free(s);
 }
 
@@ -1070,6 +1111,7 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
         s->defaults.adapt_for = memo_bits;
         s->defaults.adapt_arg = s->adapt;
     }
+    s->limits = limits_new(cfg->llm_rpm, cfg->llm_tpm, cfg->rate_adapt, cfg->max_inflight);
     s->nworkers = cfg->threads ? cfg->threads : 1;
     s->workers = xcalloc(s->nworkers, sizeof *s->workers);
     for (size_t i = 0; i < s->nworkers; i++)

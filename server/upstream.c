@@ -40,6 +40,10 @@
  * loop spreads its calls over multi handles of at most this many, each with
  * its own connections, opening a handle when all are full. */
 #define SHARD_CALLS 64
+/* 429s one call may take while its account's limits are being learned (the
+ * rollout's deadline bounds it too); other failures count against
+ * max_retries. */
+#define MAX_REFUSALS 16
 
 extern char **environ;
 
@@ -79,6 +83,8 @@ struct loop {
     upcall *queue;   /* submitted in the host's turn, started after it */
     upcall *waiting; /* between attempts */
     upcall *active;  /* inside a multi handle (doubly linked) */
+    upcall *held, *held_tail; /* waiting for a slot under their account's limits, oldest first */
+    uint64_t bit;    /* this thread's bit for a limiter's wake-ups */
     CURL **spare;    /* easy handles ready for reuse */
     size_t nspare;
     uint64_t rng;
@@ -91,6 +97,11 @@ struct loop {
     } urls[URL_HANDLES_MAX]; /* parsed once, handed to libcurl (CURLOPT_CURLU) */
     size_t nurls;
     unsigned ended; /* calls finished since the host's last turn */
+};
+
+struct upstream {
+    loop *loops;
+    size_t nloops;
 };
 
 /* A libcurl socket's epoll data: its descriptor, and its multi handle's
@@ -151,8 +162,29 @@ static void release_easy(loop *u, upcall *c)
     c->easy = NULL;
 }
 
+static void wake(loop *u);
+
+/* Hands a call's slot back to its account with what the reply said, and
+ * wakes the other threads whose calls wait for a slot there. */
+static void slot_done(loop *u, upcall *c, const rl_reply *rep)
+{
+    if (!c->granted)
+        return;
+    c->granted = 0;
+    uint64_t bits = limiter_done(c->lim, now_ms(), rep, c->probe);
+    struct upstream *all = u->up;
+    for (size_t i = 0; bits && i < all->nloops; i++)
+        if ((bits & all->loops[i].bit) && &all->loops[i] != u)
+            wake(&all->loops[i]);
+}
+
 static void finish(loop *u, upcall *c, enum upcall_result r)
 {
+    if (c->granted) {
+        rl_reply none;
+        rl_reply_init(&none);
+        slot_done(u, c, &none);
+    }
     release_easy(u, c);
     c->result = r;
     c->finished = now_ms();
@@ -361,8 +393,118 @@ static void start_attempt(loop *u, upcall *c)
         return;
     }
     c->attempts++;
+    c->attempt_at = now;
     c->shard = sh;
     active_add(u, c);
+}
+
+/* Answers a call its account's limits leave no slot for before its deadline. */
+static void throttle(loop *u, upcall *c, int64_t wait_ms)
+{
+    limiter_gave_up(c->lim);
+    c->retry_after_ms = wait_ms > 1000 ? wait_ms : 1000;
+    snprintf(c->error, sizeof c->error,
+             "the rate limits of %s left no slot before the rollout's deadline",
+             limiter_origin(c->lim));
+    finish(u, c, UPCALL_THROTTLED);
+}
+
+/* Queues a call for a slot of its account (start_held starts it), or
+ * answers it at once when the wait would outlast its deadline. */
+static void hold(loop *u, upcall *c, int64_t now)
+{
+    int64_t est = limiter_wait_estimate(c->lim, now);
+    if (est > 0 && now + est >= c->deadline) {
+        throttle(u, c, est);
+        return;
+    }
+    limiter_queue(c->lim, 1);
+    c->held_at = now;
+    c->next = NULL;
+    if (u->held_tail)
+        u->held_tail->next = c;
+    else
+        u->held = c;
+    u->held_tail = c;
+}
+
+/* Starts the queued calls their accounts have slots for, oldest first per
+ * account; answers those whose deadline came; sets *next_due to when to
+ * look again (a wait the limits named, or a deadline; a slot freed by a
+ * call ending wakes the thread). */
+static void start_held(loop *u, int64_t now, int64_t *next_due)
+{
+    limiter *refused[8];
+    size_t nrefused = 0;
+    upcall **p = &u->held, *last = NULL;
+    while (*p) {
+        upcall *c = *p;
+        /* a slot this late could not be used: the call would meet its deadline */
+        if (now + limiter_min_time(c->lim) >= c->deadline) {
+            *p = c->next;
+            limiter_queue(c->lim, -1);
+            throttle(u, c, limiter_wait_estimate(c->lim, now));
+            continue;
+        }
+        int skip = 0;
+        for (size_t k = 0; k < nrefused && !skip; k++)
+            skip = refused[k] == c->lim;
+        if (!skip) {
+            int64_t w = limiter_acquire(c->lim, now, c->tokens, u->bit, &c->probe);
+            if (w == 0) {
+                *p = c->next;
+                limiter_queue(c->lim, -1);
+                if (now > c->held_at)
+                    limiter_waited(c->lim, now - c->held_at);
+                c->granted = 1;
+                start_attempt(u, c);
+                continue;
+            }
+            if (nrefused < B77_ARRAY_LEN(refused))
+                refused[nrefused++] = c->lim;
+            if (w > 0 && now + w < *next_due)
+                *next_due = now + w;
+        }
+        if (c->deadline < *next_due)
+            *next_due = c->deadline;
+        last = c;
+        p = &c->next;
+    }
+    u->held_tail = last;
+}
+
+static double header_number(CURL *e, const char *name)
+{
+    struct curl_header *h;
+    if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h->value)
+        return -1;
+    char *end;
+    double v = strtod(h->value, &end);
+    return end != h->value && v >= 0 ? v : -1;
+}
+
+static int64_t header_duration(CURL *e, const char *name)
+{
+    struct curl_header *h;
+    int64_t ms;
+    if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK ||
+        rl_parse_duration_ms(h->value, &ms) != 0)
+        return -1;
+    return ms;
+}
+
+/* The x-ratelimit-* headers OpenAI and Groq send, and retry-after-ms. */
+static void read_limits(CURL *e, rl_reply *rep)
+{
+    rep->limit_requests = header_number(e, "x-ratelimit-limit-requests");
+    rep->remaining_requests = header_number(e, "x-ratelimit-remaining-requests");
+    rep->limit_tokens = header_number(e, "x-ratelimit-limit-tokens");
+    rep->remaining_tokens = header_number(e, "x-ratelimit-remaining-tokens");
+    rep->reset_requests_ms = header_duration(e, "x-ratelimit-reset-requests");
+    rep->reset_tokens_ms = header_duration(e, "x-ratelimit-reset-tokens");
+    double ms = header_number(e, "retry-after-ms");
+    if (ms >= 0)
+        rep->retry_after_ms = (int64_t)ms;
 }
 
 /* Decides what follows a finished attempt: done, or a retry after a wait. */
@@ -370,11 +512,22 @@ static void on_attempt_done(loop *u, upcall *c, CURLcode rc)
 {
     long status = 0;
     curl_off_t retry_after = -1;
+    int64_t now = now_ms();
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &retry_after);
+    rl_reply rep;
+    rl_reply_init(&rep);
+    if (c->granted) {
+        rep.status = rc == CURLE_OK ? status : 0;
+        rep.latency_ms = now - c->attempt_at;
+        if (retry_after > 0) /* libcurl says 0 when there was no Retry-After */
+            rep.retry_after_ms = (int64_t)retry_after * 1000;
+        if (rc == CURLE_OK && (status == 429 || status == 503 || limiter_wants_headers(c->lim)))
+            read_limits(c->easy, &rep);
+    }
     curl_multi_remove_handle(c->shard->multi, c->easy);
     active_remove(u, c);
-    int64_t now = now_ms();
+    slot_done(u, c, &rep);
     enum upcall_result r = UPCALL_HTTP;
     c->status = rc == CURLE_OK ? status : 0;
     if (rc != CURLE_OK) {
@@ -389,11 +542,29 @@ static void on_attempt_done(loop *u, upcall *c, CURLcode rc)
         }
     }
     int again = (r == UPCALL_TRANSPORT && !c->too_large) || (r == UPCALL_HTTP && backoff_retryable(status));
-    if (!again || c->attempts > u->opts.max_retries) {
+    int refused = r == UPCALL_HTTP && status == 429;
+    if (refused) {
+        /* should this be the last attempt: when the caller may try again */
+        c->refusals++;
+        int64_t est = c->lim ? limiter_wait_estimate(c->lim, now) : 0;
+        c->retry_after_ms = rep.retry_after_ms > est ? rep.retry_after_ms : est;
+    }
+    /* With adapting limits a 429 is not a failure of the call but a sign of
+     * the account's state: it counts against MAX_REFUSALS, not max_retries.
+     * The call waits as long as the server said (else a backoff), then in
+     * the queue, for the pace and pause its limiter now keeps. */
+    int paced = c->lim && limiter_adapts(c->lim);
+    int spent = paced && refused ? c->refusals > MAX_REFUSALS
+                                 : c->attempts - (paced ? c->refusals : 0) > u->opts.max_retries;
+    if (!again || spent) {
         finish(u, c, r);
         return;
     }
-    int64_t wait = backoff_wait_ms(c->attempts, (long long)retry_after, &u->rng);
+    int64_t wait;
+    if (paced && refused)
+        wait = rep.retry_after_ms >= 0 ? rep.retry_after_ms : backoff_wait_ms(c->refusals, -1, &u->rng);
+    else
+        wait = backoff_wait_ms(c->attempts - (paced ? c->refusals : 0), (long long)retry_after, &u->rng);
     if (now + wait >= c->deadline) {
         /* Waiting would outlive the rollout: report the failure we have. */
         log_debug("upstream: no time left to retry after %d attempts", c->attempts);
@@ -422,6 +593,14 @@ static void abort_everything(loop *u)
         snprintf(c->error, sizeof c->error, "the server is shutting down");
         finish(u, c, UPCALL_ABORTED);
     }
+    while (u->held) {
+        upcall *c = u->held;
+        u->held = c->next;
+        limiter_queue(c->lim, -1);
+        snprintf(c->error, sizeof c->error, "the server is shutting down");
+        finish(u, c, UPCALL_ABORTED);
+    }
+    u->held_tail = NULL;
 }
 
 /* CURLMOPT_SOCKETFUNCTION: keeps the epoll set what libcurl wants watched. */
@@ -534,7 +713,10 @@ static void *run(void *arg)
             fresh = c->next;
             c->next = NULL;
             c->started = now_ms();
-            start_attempt(u, c);
+            if (c->lim)
+                hold(u, c, c->started);
+            else
+                start_attempt(u, c);
         }
         if (abort_all)
             abort_everything(u);
@@ -545,7 +727,10 @@ static void *run(void *arg)
             if (c->retry_at <= now) {
                 *p = c->next;
                 c->next = NULL;
-                start_attempt(u, c);
+                if (c->lim)
+                    hold(u, c, now);
+                else
+                    start_attempt(u, c);
             } else {
                 if (c->retry_at < next_due)
                     next_due = c->retry_at;
@@ -560,6 +745,12 @@ static void *run(void *arg)
             }
         }
         collect_finished(u);
+        /* retries it just scheduled are due then (the scan above was before them) */
+        for (upcall *c = u->waiting; c; c = c->next)
+            if (c->retry_at < next_due)
+                next_due = c->retry_at;
+        if (u->held)
+            start_held(u, now_ms(), &next_due);
         close_idle_shards(u, now);
         if (host_turn_due(u, kicked, host_due, now)) {
             /* Right after the calls that finished: their answers go out in
@@ -570,7 +761,7 @@ static void *run(void *arg)
             u->host.serve(u->host.arg);
             continue;
         }
-        if (stop && !u->active && !u->waiting)
+        if (stop && !u->active && !u->waiting && !u->held)
             break; /* the queue is empty: the host's turn submitted nothing */
 
         for (size_t i = 0; i < u->nshards; i++)
@@ -677,11 +868,6 @@ static int loop_init(loop *u, const upstream_opts *opts, const upstream_host *ho
     return 0;
 }
 
-struct upstream {
-    loop *loops;
-    size_t nloops;
-};
-
 /* Stops the first n loops' threads (all of them first), then frees the
  * loops and u. */
 static void free_loops(upstream *u, size_t n)
@@ -705,6 +891,7 @@ upstream *upstream_new(const upstream_opts *opts)
     int proxy_env = proxy_in_environment();
     for (size_t i = 0; i < u->nloops; i++) {
         u->loops[i].up = u;
+        u->loops[i].bit = 1ULL << (i % 64);
         if (loop_init(&u->loops[i], &o, &o.hosts[i], proxy_env) != 0) {
             free_loops(u, i);
             return NULL;
@@ -734,6 +921,9 @@ void upstream_submit(upstream *up, upcall *call)
         abort();
     }
     call->attempts = 0;
+    call->refusals = 0;
+    call->granted = 0;
+    call->retry_after_ms = -1;
     call->status = 0;
     call->easy = NULL;
     call->next = u->queue; /* started after the turn, before the thread waits */

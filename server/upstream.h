@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 #include <stdint.h>
 
+#include "limits.h"
 #include "util.h"
 
 /* An event source an upstream thread serves besides its calls. */
@@ -45,6 +46,7 @@ enum upcall_result {
     UPCALL_TRANSPORT, /* no usable reply: connection, TLS, size or protocol error */
     UPCALL_DEADLINE,  /* the rollout's deadline passed */
     UPCALL_ABORTED,   /* the server is shutting down */
+    UPCALL_THROTTLED, /* the LLM account's limits left no slot before the deadline */
 };
 
 typedef struct upcall upcall;
@@ -57,6 +59,8 @@ struct upcall {
     int64_t deadline; /* now_ms() clock */
     void (*done)(upcall *call);
     void *arg;
+    limiter *lim;     /* the LLM account's limits (limits.h); NULL: none */
+    double tokens;    /* the call's size in tokens, as providers count it */
 
     /* Results, valid in done() and after. */
     enum upcall_result result;
@@ -64,12 +68,18 @@ struct upcall {
     buf reply;        /* last reply body */
     char error[CURL_ERROR_SIZE + 64];
     int attempts;
+    int refusals;          /* 429s among them */
+    int64_t retry_after_ms; /* THROTTLED, or a last 429: when to try again */
     int64_t started, finished;
 
     /* Private to the upstream thread. */
     CURL *easy;
     struct upstream_shard *shard; /* the multi handle it is in */
     int64_t retry_at;
+    int64_t attempt_at; /* this attempt's start */
+    int64_t held_at;    /* joined the queue for a slot */
+    int granted;        /* holds a slot of lim */
+    int probe;          /* ...granted as a pause's probe */
     size_t limit;
     int too_large;
     upcall *next, *prev;

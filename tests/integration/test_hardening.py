@@ -40,10 +40,11 @@ def tcp_ports():
 
 def fd_kinds(app, upstream_port):
     """Counts the process's descriptors: client connections (on its own port,
-    the listening socket aside), upstream connections (to upstream_port) and
-    everything else."""
+    the listening socket aside), upstream connections (to upstream_port),
+    other sockets (a libcurl pool's wake-up pair among them) and everything
+    else."""
     ports = tcp_ports()
-    kinds = {"client": 0, "upstream": 0, "other": 0}
+    kinds = {"client": 0, "upstream": 0, "sockets": 0, "other": 0}
     for fd in os.listdir(f"/proc/{app.p.pid}/fd"):
         try:
             target = os.readlink(f"/proc/{app.p.pid}/fd/{fd}")
@@ -57,6 +58,8 @@ def fd_kinds(app, upstream_port):
             if info and info[1] == upstream_port:
                 kinds["upstream"] += 1
                 continue
+            kinds["sockets"] += 1
+            continue
         kinds["other"] += 1
     return kinds
 
@@ -81,7 +84,7 @@ def settle(app, want_fds, timeout=10):
 
 # What each fault may turn a rollout into (the rest succeed or are retried).
 FAULTS = {
-    "429": {200, 502}, "429:1": {200, 502}, "500": {200, 502}, "502": {200, 502},
+    "429": {200, 503}, "429:1": {200, 503}, "500": {200, 502}, "502": {200, 502},
     "503": {200, 502}, "malformed": {200, 502}, "truncated": {200, 502},
     "reset": {200, 502}, "hang": {200, 504}, "trickle:50": {200, 504},
     "wrong_tool": {200}, "no_intent": {200},
@@ -120,6 +123,11 @@ def faults_under_concurrent_load():
             after = fd_kinds(app, mock.port)
             eq(after["client"], 0, f"{fault}: client connections left open")
             eq(after["other"], base["other"], f"{fault}: non-socket descriptors")
+            # A thread opens another pool of 64 calls (two sockets: libcurl's
+            # wake-up pair) when its calls outgrow the ones it has; how the
+            # 200 calls fall between the two threads varies from run to run.
+            ok(after["sockets"] <= base["sockets"] + 4,
+               f"{fault}: other sockets {after['sockets']} vs {base['sockets']}")
             ok(after["upstream"] <= n, f"{fault}: upstream pool {after['upstream']} within {n}")
             eq(app.threads(), base_threads, f"{fault}: threads")
             ok(rss_kb(app) < base_rss + 16 * 1024, f"{fault}: RSS {rss_kb(app)} kB vs {base_rss} kB")
@@ -216,7 +224,12 @@ def llm_connections_a_burst_left_are_closed():
             start_app(mock, args=["--upstream-idle", "1"]) as app:
         n = 200
         with parked_rollouts(app, n, 10) as futs:
-            during = fd_kinds(app, mock.port)["upstream"]
+            # the first call goes alone until it is answered or for a second
+            # (its reply may tell the account's rate limits): wait for the rest
+            during, deadline = 0, time.time() + 2.5
+            while during <= 2 * 64 and time.time() < deadline:
+                during = fd_kinds(app, mock.port)["upstream"]
+                time.sleep(0.05)
             statuses = [f.result().status for f in futs]
         eq(statuses, [200] * n)
         ok(during > 2 * 64, f"{during} LLM connections during the burst: more than one handle per thread")
