@@ -149,9 +149,16 @@ void ratelimit_init(ratelimit *r, double rpm, double tpm, int adapt, unsigned ma
  * server that tells none (see ratelimit.h). */
 static void roll_second(ratelimit *r, int64_t now)
 {
-    if (now - r->sec_at < 1000)
+    int64_t el = now - r->sec_at;
+    if (el < 1000)
         return;
-    int gap = now - r->sec_at >= 2000; /* a second with no call at all went by */
+    int gap = el >= 2000; /* a second with no call at all went by */
+    /* what got through: answered, or sent and not refused (a refusal comes
+     * back at once, an answer only after the model's latency) */
+    unsigned through = r->sec_sent > r->sec_refused ? r->sec_sent - r->sec_refused : 0;
+    if (r->sec_ok > through)
+        through = r->sec_ok;
+    double ok_rate = (double)through;
     double f = r->sec_sent ? (double)r->sec_refused / (double)r->sec_sent : 0;
     int busy = r->sec_refused >= LEARN_MIN_REFUSED && f > LEARN_REFUSED;
     if (r->adapt && (r->req_from == RL_NONE || r->req_from == RL_LEARNED) && !gap) {
@@ -164,7 +171,7 @@ static void roll_second(ratelimit *r, int64_t now)
         } else if (busy && now >= r->learn_after) {
             /* a pace, or a slower one: what this second got through */
             int first = r->req_from == RL_NONE;
-            rl_bucket_set(&r->req, r->sec_ok > 1 ? (double)r->sec_ok * LEARN_UNDER : 1, now);
+            rl_bucket_set(&r->req, ok_rate > 1 ? ok_rate * LEARN_UNDER : 1, now);
             if (first)
                 r->req.level = 0;
             r->req_from = RL_LEARNED;
@@ -264,10 +271,14 @@ void ratelimit_done(ratelimit *r, int64_t now, const rl_reply *rep, int probe)
     if (probe)
         r->pause_probe = 0;
     roll_second(r, now);
-    if (rep->status == 429)
-        r->sec_refused++;
-    else if (rep->status >= 200 && rep->status < 300)
-        r->sec_ok++;
+    /* counted in the second the call went out in: a second is judged by
+     * what became of its own calls */
+    if (rep->latency_ms < 0 || now - rep->latency_ms >= r->sec_at) {
+        if (rep->status == 429)
+            r->sec_refused++;
+        else if (rep->status >= 200 && rep->status < 300)
+            r->sec_ok++;
+    }
     r->probe_until = 0; /* a reply came: the window opens */
     int headers = rep->limit_requests > 0 || rep->limit_tokens > 0 ||
                   rep->remaining_requests >= 0 || rep->remaining_tokens >= 0;
