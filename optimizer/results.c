@@ -77,6 +77,8 @@ static json_t *counts_json(const run *r, size_t ntrials)
         "meta_completion_tokens", (json_int_t)s->meta_completion_tokens, "http_retries",
         (json_int_t)r->hs.retries);
     json_object_set_new(c, "trials", json_integer((json_int_t)ntrials));
+    json_object_set_new(c, "rate_limited_replies", json_integer((json_int_t)r->hs.rate_limited));
+    json_object_set_new(c, "rate_limited_wait_s", json_real((double)r->hs.waited_ms / 1000.0));
     json_object_set_new(c, "usd", json_real(run_usd(r)));
     json_t *secs = json_object();
     for (int p = 0; p < PHASE_COUNT; p++)
@@ -280,6 +282,10 @@ void results_summary(run *r, const run_outcome *o)
             s->rollouts_failed);
     if (run_usd(r) > 0)
         run_say(r, "Cost: $%.4f\n", run_usd(r));
+    if (r->hs.rate_limited)
+        run_say(r, "Rate-limited: %ld replies said to slow down (429, or 503 with Retry-After); "
+                   "%.1f s spent waiting\n",
+                r->hs.rate_limited, (double)r->hs.waited_ms / 1000.0);
     run_say(r, "Time: %.1f s\n", now_wall() - r->t0);
     if (r->cfg->show_curve)
         sparkline(r, o);

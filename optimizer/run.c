@@ -149,8 +149,18 @@ static void progress_draw(run *r)
            r->cfg->budget, el, eta > 0 ? eta : 0, r->phase ? r->phase : "");
     if (run_usd(r) > 0)
         printf("  $%.4f", run_usd(r));
+    int64_t wait = r->hs.limited_until - now_ms();
+    if (wait > 0)
+        printf("  rate-limited: waiting %.0fs", (double)wait / 1000.0 + 0.5);
+    else if (r->hs.rate_limited)
+        printf("  rate-limited x%ld", r->hs.rate_limited);
     fflush(stdout);
     r->progress_shown = 1;
+}
+
+void run_tick(run *r)
+{
+    progress_draw(r);
 }
 
 void run_say(run *r, const char *fmt, ...)

@@ -87,6 +87,8 @@ void run_free(run *r);
  * terminal, the progress line under the text. */
 void run_say(run *r, const char *fmt, ...) B77_PRINTF(2, 3);
 void run_event(run *r, json_t *ev);
+/* Redraws the progress line (a terminal only), as during a long wait. */
+void run_tick(run *r);
 /* What the run is doing, for the live page and the progress line. */
 void run_phase(run *r, const char *phase);
 

@@ -13,6 +13,20 @@
 #define META_TIMEOUT_MS (120 * 1000L)
 
 /* Braces doubled: the task app reads {name} as a placeholder. */
+static void redraw(void *arg)
+{
+    run_tick(arg);
+}
+
+/* How a batch of r's requests runs (http_opts is read during the call only). */
+static const http_opts *http_for(run *r, int concurrent, int retries, long timeout_ms)
+{
+    static _Thread_local http_opts o;
+    o = (http_opts){.max_concurrent = concurrent, .max_retries = retries, .timeout_ms = timeout_ms,
+                    .stop = r->opts.stop, .stats = &r->hs, .tick = redraw, .tick_arg = r};
+    return &o;
+}
+
 static char *escape_braces(const char *s)
 {
     buf b = {0};
@@ -173,8 +187,8 @@ void runner_rollouts(run *r, rollout_job *jobs, size_t n, enum phase ph)
         map[nreq++] = i;
     }
     if (nreq)
-        http_run(r->multi, reqs, nreq, (int)c->max_concurrent, MAX_RETRIES, ROLLOUT_TIMEOUT_MS,
-                 r->opts.stop, &r->hs);
+        http_run(r->multi, reqs, nreq,
+                 http_for(r, (int)c->max_concurrent, MAX_RETRIES, ROLLOUT_TIMEOUT_MS));
     size_t transport = 0, reported = 0;
     for (size_t k = 0; k < nreq; k++) {
         http_req *q = &reqs[k];
@@ -252,7 +266,7 @@ json_t *runner_get(run *r, const char *path, long *status, char *err, size_t err
     http_req q = {0};
     q.url = xasprintf("%s%s", r->task_url, path);
     q.headers = task_headers(r);
-    http_run(r->multi, &q, 1, 1, 2, 30000, r->opts.stop, &r->hs);
+    http_run(r->multi, &q, 1, http_for(r, 1, 2, 30000));
     *status = q.status;
     json_t *j = NULL;
     if (q.status == 0) {
@@ -354,8 +368,8 @@ void runner_meta(run *r, meta_call *calls, size_t n, enum phase ph)
         map[nreq++] = i;
     }
     if (nreq)
-        http_run(r->multi, reqs, nreq, (int)r->cfg->max_concurrent, MAX_RETRIES, META_TIMEOUT_MS,
-                 r->opts.stop, &r->hs);
+        http_run(r->multi, reqs, nreq,
+                 http_for(r, (int)r->cfg->max_concurrent, MAX_RETRIES, META_TIMEOUT_MS));
     for (size_t k = 0; k < nreq; k++) {
         http_req *q = &reqs[k];
         if (q->status == 0 && run_stopped(r)) { /* interrupted: not paid */
