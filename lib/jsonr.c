@@ -376,6 +376,8 @@ json_t *jr_parse(const char *s, size_t n, int flags, jr_error *e)
                  (const unsigned char *)s + n, flags, 0, {0}, e};
     if (e)
         memset(e, 0, sizeof *e);
+    /* one allocation for the string buffer, not one per doubling from 64 */
+    buf_reserve(&ps.tmp, n < 512 ? n : 512);
     json_t *v = NULL;
     skip_ws(&ps);
     if (ps.p < ps.end && (*ps.p == '{' || *ps.p == '[')) {

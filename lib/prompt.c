@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jalloc.h"
 #include "jsonw.h"
 #include "util.h"
 
@@ -191,7 +192,7 @@ static int add_tool_demo(struct out *o, const char *intent, size_t k, struct whe
     char id[32];
     snprintf(id, sizeof id, "call_demo_%zu", k);
     json_t *args = json_pack("{s:s}", "intent", intent);
-    char *a = args ? json_dumps(args, JSON_COMPACT) : NULL;
+    char *a = args ? jalloc_dumps(args, JSON_COMPACT) : NULL;
     json_decref(args);
     if (!a) {
         set_error(e, "the demonstration is not valid UTF-8", w);

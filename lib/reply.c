@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "extract.h"
+#include "jalloc.h"
 #include "jsonr.h"
 #include "util.h"
 
@@ -23,7 +24,7 @@ static char *stringify(const json_t *v)
 {
     if (json_is_string(v))
         return xstrndup(json_string_value(v), json_string_length(v));
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    char *s = jalloc_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     char *r = xstrdup(s ? s : "");
     free(s);
     return r;

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "curl_load.h"
 #include "dataset.h"
+#include "jalloc.h"
 #include "log.h"
 #include "server.h"
 
@@ -51,6 +52,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
+    jalloc_install(); /* before any jansson value */
     json_object_seed(0);
 
     /* The dataset parses on two threads while a third opens libcurl (its

@@ -23,6 +23,7 @@
 
 #include "adapt.h"
 #include "cache.h"
+#include "jalloc.h"
 #include "jsonr.h"
 #include "limits.h"
 #include "llmurl.h"
@@ -210,7 +211,7 @@ static enum MHD_Result reply(struct request *rq, unsigned status, json_t *body, 
 {
     char *text = NULL;
     if (body) {
-        text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        text = jalloc_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
         json_decref(body);
         if (!text) {
             text = encode_failed(rq, &status);
@@ -810,6 +811,18 @@ static int method_allowed(const char *allow, const char *method)
     return 0;
 }
 
+/* The room to reserve for a body whose first chunk has `first` bytes: its
+ * Content-Length, within the body cap (else the chunk). */
+static size_t body_size_hint(struct request *rq, size_t first)
+{
+    const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+    if (n > rq->srv->cfg->max_body)
+        n = rq->srv->cfg->max_body;
+    return n > first ? (size_t)n : first;
+}
+
 /* Called once the request has been read in full: answers it, or parks it. */
 static enum MHD_Result dispatch(struct request *rq)
 {
@@ -905,8 +918,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (*upload_data_size) {
             /* Only rollouts read their body; other routes discard theirs. */
             if (routes[rq->route].route == ROUTE_ROLLOUT) {
-                if (!rq->too_large && rq->body.len + *upload_data_size <= s->cfg->max_body)
+                if (!rq->too_large && rq->body.len + *upload_data_size <= s->cfg->max_body) {
+                    if (!rq->body.cap)
+                        buf_reserve(&rq->body, body_size_hint(rq, *upload_data_size));
                     buf_append(&rq->body, upload_data, *upload_data_size);
+                }
                 else
                     rq->too_large = 1; /* keep draining; answer once the body ends */
             }

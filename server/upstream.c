@@ -123,6 +123,8 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
         c->too_large = 1;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
     }
+    if (!c->reply.cap)
+        buf_reserve(&c->reply, len > 2048 ? len : 2048); /* a chat completion, at once */
     buf_append(&c->reply, data, len);
     return len;
 }
