@@ -15,6 +15,7 @@
 #define KEEP 1024       /* freed chunks kept per class and thread */
 #define LARGE CLASSES   /* the class of malloc's own */
 
+#ifndef JALLOC_OFF
 typedef struct chunk {
     struct chunk *next; /* while free */
 } chunk;
@@ -92,12 +93,10 @@ static void jfree(void *ptr)
 
 void jalloc_install(void)
 {
-#ifndef JALLOC_OFF
     if (installed || pthread_key_create(&key, release) != 0)
         return;
     installed = 1;
     json_set_alloc_funcs(jmalloc, jfree);
-#endif
 }
 
 char *jalloc_dumps(const json_t *j, size_t flags)
@@ -107,3 +106,13 @@ char *jalloc_dumps(const json_t *j, size_t flags)
     bypass--;
     return s;
 }
+#else
+void jalloc_install(void)
+{
+}
+
+char *jalloc_dumps(const json_t *j, size_t flags)
+{
+    return json_dumps(j, flags);
+}
+#endif
