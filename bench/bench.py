@@ -5,7 +5,11 @@ For an instant upstream (nginx returning a fixed reply) and a 200 ms one
 connections: rollouts/s, p50/p99 latency and errors from wrk, next to the
 same wrk against the upstream alone (the ceiling; the 200 ms rows at 256 and
 1,024 are the median of three interleaved pairs); server CPU per rollout;
-idle and peak RSS; start-up time; two replicas behind nginx.
+idle and peak RSS; start-up time; two replicas behind nginx; the uncached
+rollout's CPU in a second set-up (a full synth-ai request, --cache off, 10 s,
+with and without GLIBC_TUNABLES); the rate of rollouts against an LLM that
+allows 50 requests a second (bin/mock-llm --rpm 3000), 500 in flight, with
+the task app's rate adaptation on and off.
 Prints one table and writes build/bench.json.
 """
 import json
@@ -23,10 +27,10 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "bin")
 KEY = "bench-key"
-# The task app runs as `make run` and the walkthrough start it: with glibc's
-# per-thread malloc cache raised from 7 to 64 chunks per size (see
-# scripts/run-server.sh). Set GLIBC_TUNABLES yourself to measure otherwise.
-TUNABLES = os.environ.get("GLIBC_TUNABLES", "glibc.malloc.tcache_count=64")
+# The task app runs as `make run` starts it: with no GLIBC_TUNABLES (it needs
+# none). Set GLIBC_TUNABLES yourself to measure otherwise.
+TUNABLES = os.environ.get("GLIBC_TUNABLES", "")
+TCACHE_64 = "glibc.malloc.tcache_count=64"
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 # The 200 ms rows at 256 and 1,024 connections are judged by their p99
 # against the upstream alone's, and on a shared 2-core host a 5 s run's p99
@@ -82,12 +86,14 @@ http {{ access_log off; keepalive_requests 1000000; client_body_temp_path {TMP};
 FIXED = open(os.path.join(ROOT, "bench", "fixed_reply.json")).read().strip().replace('\\', '\\\\')
 
 
-def task_app(upstream_url, extra=()):
+def task_app(upstream_url, extra=(), tunables=None):
     port = free_port()
     p = start([os.path.join(BIN, "task-app"), "--port", str(port), "--data-dir",
                os.path.join(ROOT, "dataset"), "--llm-url", upstream_url, "--model", "bench",
                "--log-level", "warn", "--max-inflight", "4096", *extra],
-              env={"ENVIRONMENT_API_KEY": KEY, "GLIBC_TUNABLES": TUNABLES}, name=f"app-{port}")
+              env={"ENVIRONMENT_API_KEY": KEY,
+                   "GLIBC_TUNABLES": TUNABLES if tunables is None else tunables},
+              name=f"app-{port}")
     wait_http(f"http://127.0.0.1:{port}/health")
     return p, port
 
@@ -222,6 +228,71 @@ def cache_rates(upstream, n=500):
             "upstream_calls_second": rates[1]["calls"]}
 
 
+def full_request_cpu(instant):
+    """The second set-up: a full synth-ai request (bench/rollout_full.lua),
+    --cache off, 64 connections, 10 s runs, the default log level, without
+    and with GLIBC_TUNABLES; three interleaved runs each, the median kept."""
+    global SECONDS
+    saved, SECONDS = SECONDS, 10
+    out = {}
+    runs = {"none": [], TCACHE_64: []}
+    try:
+        for _ in range(3):
+            for tun in runs:
+                app, port = task_app(instant, ["--cache", "off", "--log-level", "info"], tunables=tun)
+                runs[tun].append(wrk(f"http://127.0.0.1:{port}", os.path.join(ROOT, "bench", "rollout_full.lua"),
+                                     64, env={"B77_LLM": instant}, server=app))
+                app.send_signal(signal.SIGTERM)
+                app.wait()
+    finally:
+        SECONDS = saved
+    for tun, rs in runs.items():
+        out[tun] = median_run(rs)
+        out[tun]["cpu_runs_ms"] = [r["cpu_ms_per_rollout"] for r in rs]
+    return out
+
+
+def rate_limited(adapt, n=500, rpm=3000):
+    """n rollouts at once (n connections) against bin/mock-llm --rpm: how fast
+    they come back, how many fail, how many calls the LLM refused."""
+    import concurrent.futures as cf
+    import http.client
+    mport = free_port()
+    mock = start([os.path.join(BIN, "mock-llm"), "--port", str(mport), "--rpm", str(rpm),
+                  "--data-dir", os.path.join(ROOT, "dataset")], name=f"mock-{mport}")
+    wait_http(f"http://127.0.0.1:{mport}/health")
+    app, port = task_app(f"http://127.0.0.1:{mport}/v1", ["--rate-adapt", "on" if adapt else "off"])
+    done = []
+
+    def one(i):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        c.request("POST", "/rollout", json.dumps({"env": {"seed": i}, "policy": {"config": {"temperature": 0.7}}}),
+                  {"X-API-Key": KEY, "Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        if r.status == 200:
+            done.append(time.time())
+        return r.status
+    t0 = time.time()
+    with cf.ThreadPoolExecutor(n) as ex:
+        statuses = list(ex.map(one, range(n)))
+    wall = time.time() - t0
+    st = json.load(urllib.request.urlopen(f"http://127.0.0.1:{mport}/mock/stats"))
+    for p in (app, mock):
+        p.send_signal(signal.SIGTERM)
+        p.wait()
+    ok = statuses.count(200)
+    done.sort()
+    # successes after the first second (the LLM's bucket starts full: 50 at once)
+    late = [t for t in done if t - t0 >= 1.0]
+    steady = (len(late) - 1) / (late[-1] - late[0]) if len(late) > 2 else 0
+    return {"adapt": adapt, "limit_per_s": rpm / 60, "rollouts": n, "succeeded": ok, "failed": n - ok,
+            "wall_s": wall, "rollouts_per_s": ok / wall, "steady_rollouts_per_s": steady,
+            "llm_calls": st["completions"], "refused_429": st["rate_limited"],
+            "refused_share": st["rate_limited"] / max(st["completions"], 1)}
+
+
 def main():
     if not shutil.which("wrk") or not os.path.exists("/usr/sbin/nginx"):
         print("bench: needs wrk and nginx (make bench installs them)", file=sys.stderr)
@@ -288,6 +359,10 @@ def main():
     results["replicas"] = {"one_direct": one, "two_behind_nginx": two}
 
     results["cache"] = cache_rates(instant)
+    print("  full synth-ai request, --cache off ...", file=sys.stderr, flush=True)
+    results["full_request"] = full_request_cpu(instant)
+    print("  rate-limited LLM ...", file=sys.stderr, flush=True)
+    results["rate_limited"] = [rate_limited(True), rate_limited(False)]
 
     print(f"\nmake bench ({SECONDS} s per run after a {WARMUP:g} s warm-up, wrk on loopback; load generator, "
           f"upstream and server share 2 cores; task app with GLIBC_TUNABLES={TUNABLES or '(none)'})\n")
@@ -314,6 +389,21 @@ def main():
     print(f"cache (temperature 0, {c['rollouts']} rollouts run twice): first run hit rate "
           f"{c['first_hit_rate']:.0%}, repeated run {c['second_hit_rate']:.0%} "
           f"({c['upstream_calls_second']} upstream calls in the repeat)")
+    instant64 = next(r for r in rows if r["upstream"] == "instant" and r["connections"] == 64)
+    print(f"\nuncached rollout, CPU per rollout (instant upstream, 64 connections):")
+    print(f"  set-up 1 (the table above: a seed-only request, cache auto, 5 s): "
+          f"{instant64['server']['cpu_ms_per_rollout']:.3f} ms, GLIBC_TUNABLES={TUNABLES or '(none)'}")
+    for tun, r in results["full_request"].items():
+        print(f"  set-up 2 (a full synth-ai request, --cache off, log level info, 10 s, median of 3): "
+              f"{r['cpu_ms_per_rollout']:.3f} ms ({', '.join(f'{v:.3f}' for v in r['cpu_runs_ms'])}), "
+              f"{r['rps']:.0f}/s, GLIBC_TUNABLES={tun}")
+    print(f"\nrate-limited LLM ({results['rate_limited'][0]['limit_per_s']:.0f} requests/s, "
+          f"bin/mock-llm --rpm 3000; {results['rate_limited'][0]['rollouts']} rollouts at once):")
+    for r in results["rate_limited"]:
+        print(f"  adaptation {'on ' if r['adapt'] else 'off'}: {r['succeeded']} succeeded, {r['failed']} failed, "
+              f"{r['rollouts_per_s']:.1f} rollouts/s overall, {r['steady_rollouts_per_s']:.1f}/s after the "
+              f"first second ({r['steady_rollouts_per_s'] / r['limit_per_s']:.0%} of the limit); "
+              f"{r['refused_429']} of {r['llm_calls']} LLM calls refused ({r['refused_share']:.1%})")
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     with open(os.path.join(ROOT, "build", "bench.json"), "w") as f:
         json.dump(results, f, indent=2)

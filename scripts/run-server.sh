@@ -28,9 +28,5 @@ MSG
     fi
     export ENVIRONMENT_API_KEY
 fi
-# glibc keeps 7 freed chunks per size in each thread's cache; a rollout
-# frees more than that, and the rest take malloc's slow path (~6% of the
-# server's CPU). 64 keeps them cached; peak memory is unchanged.
-export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.tcache_count=64}"
 # shellcheck disable=SC2086 # ARGS is a list of options on purpose
 exec bin/task-app ${ARGS:-}

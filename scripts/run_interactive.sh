@@ -225,9 +225,7 @@ if [ "$DEMO" = 1 ]; then
     ok "Mock LLM at $INFERENCE_URL (demo)"
 fi
 echo "Starting task app in background..."
-# a larger per-thread malloc cache, as make run starts it (see run-server.sh)
-GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.tcache_count=64}" \
-    "$ROOT/bin/task-app" --port "$PORT" --data-dir "$ROOT/dataset" > "$WORKING_DIR/task_app.log" 2>&1 &
+"$ROOT/bin/task-app" --port "$PORT" --data-dir "$ROOT/dataset" > "$WORKING_DIR/task_app.log" 2>&1 &
 TASK_APP_PID=$!
 echo "$TASK_APP_PID" > "$PIDFILE"
 echo "Task app PID: $TASK_APP_PID"

@@ -96,7 +96,11 @@ int64_t limiter_acquire(limiter *l, int64_t now, double tokens, uint64_t waker, 
 {
     pthread_mutex_lock(&l->lock);
     int64_t w = ratelimit_acquire(&l->rl, now, tokens, probe);
-    if (w == RL_WAIT_SLOT)
+    /* A wait that a call's end may cut short (a slot, the first call's
+     * reply, a pause a probe may lift): wake this thread then. A wait for
+     * the pace ends when it ends. */
+    if (w == RL_WAIT_SLOT || (w > 0 && ((l->rl.probe_until && now < l->rl.probe_until) ||
+                                        now < l->rl.paused_until)))
         l->wakers |= waker;
     pthread_mutex_unlock(&l->lock);
     return w;

@@ -26,8 +26,9 @@ void limits_free(limits *t);
  * table is full (such calls go unlimited). */
 limiter *limits_for(limits *t, const char *url, const char *const *credential, size_t ncred);
 
-/* ratelimit_acquire for one call; a refusal for want of a slot records
- * `waker` (an upstream thread's bit) to be returned by limiter_done. */
+/* ratelimit_acquire for one call; a refusal that a call's end may lift (no
+ * slot, the first call's reply awaited, a pause) records `waker` (an
+ * upstream thread's bit) to be returned by limiter_done. */
 int64_t limiter_acquire(limiter *l, int64_t now, double tokens, uint64_t waker, int *probe);
 /* ratelimit_done; returns the waker bits of threads to wake (a slot is
  * free and they had calls waiting for one). */
