@@ -43,7 +43,7 @@
 /* 429s one call may take while its account's limits are being learned (the
  * rollout's deadline bounds it too); other failures count against
  * max_retries. */
-#define MAX_REFUSALS 16
+#define MAX_REFUSALS 64
 
 extern char **environ;
 

@@ -89,12 +89,12 @@ def adaptation_recovers_when_the_limit_rises():
 
 @test
 def a_server_without_headers_is_paced_from_its_refusals():
-    with start_mock("--rpm", "3000", "--no-ratelimit-headers") as mock, start_app(mock) as app:
+    with start_mock("--rpm", "6000", "--no-ratelimit-headers") as mock, start_app(mock) as app:
         rs = burst(app, 300, 100)
         eq(sorted({r.status for r in rs}), [200])
         a = account(app)
         eq(a["requests_limit_from"], "learned")
-        ok(0 < a["requests_per_minute"] <= 3000 * 1.3, f"learned pace {a['requests_per_minute']}")
+        ok(0 < a["requests_per_minute"] <= 6000 * 1.3, f"learned pace {a['requests_per_minute']}")
         before = mock_stats(mock)
         # paced now: the next burst is refused far less than the first
         rs = burst(app, 200, 100, start=1000)
@@ -138,11 +138,11 @@ def adaptation_off_passes_the_refusals_on_as_503():
 
 @test
 def a_known_limit_is_paced_from_the_first_call():
-    with start_mock("--rpm", "1200", "--no-ratelimit-headers") as mock, \
-            start_app(mock, args=["--llm-rpm", "1200"]) as app:
+    with start_mock("--rpm", "2400", "--no-ratelimit-headers") as mock, \
+            start_app(mock, args=["--llm-rpm", "2400"]) as app:
         eq(sorted({r.status for r in burst(app, 100, 100)}), [200])
         a = account(app)
-        eq((a["requests_limit_from"], a["requests_per_minute"]), ("set", 1164.0))
+        eq((a["requests_limit_from"], a["requests_per_minute"]), ("set", 2328.0))
         eq(mock_stats(mock)["rate_limited"], 0)
 
 
