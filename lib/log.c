@@ -27,17 +27,25 @@ void log_msg(enum log_level level, const char *fmt, ...)
     static const char *tags[] = {"debug", "info", "warn", "error"};
     if ((int)level < atomic_load(&threshold) || level >= LOG_OFF)
         return;
+    /* The date and time to the second, written once a second per thread
+     * (a busy server logs a line per request). */
+    static _Thread_local time_t shown_sec = -1;
+    static _Thread_local char shown[32];
     char line[2048];
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += snprintf(line + n, sizeof line - (size_t)n, ".%03ldZ %-5s ",
-                  ts.tv_nsec / 1000000, tags[level]);
+    if (ts.tv_sec != shown_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(shown, sizeof shown, "%Y-%m-%dT%H:%M:%S", &tm);
+        shown_sec = ts.tv_sec;
+    }
+    int n = snprintf(line, sizeof line, "%s.%03ldZ %-5s ", shown, ts.tv_nsec / 1000000, tags[level]);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s\n", line);
+    n += m < 0 ? 0 : m < (int)(sizeof line) - n - 1 ? m : (int)(sizeof line) - n - 2;
+    line[n++] = '\n';
+    fwrite(line, 1, (size_t)n, stderr);
 }
