@@ -7,7 +7,7 @@ WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wno-unused-parameter -Werror
 CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Iserver -Ioptimizer -Imock $(shell pkg-config --cflags libmicrohttpd jansson libcurl 2>/dev/null)
 LDLIBS  := -lmicrohttpd -ljansson -lcsv -luuid -lcurl -lpthread -lm
 # The task app opens libcurl itself, on a thread during start-up (server/curl_load.c).
-APP_LDLIBS := $(filter-out -lcurl,$(LDLIBS))
+APP_LDLIBS := $(filter-out -lcurl,$(LDLIBS)) -lsqlite3
 
 SAN_ASAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 SAN_TSAN := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
@@ -95,7 +95,7 @@ build/asan/bin/toml-decode: $(call objs,asan,tools/toml_decode.c $(LIB_SRC))
 	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
 
 build/unit-tests: $(call objs,rel,$(UNIT_SRC) $(LIB_SRC) $(SERVER_NOMAIN) $(OPT_NOMAIN) $(MOCK_NOMAIN))
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lsqlite3
 
 build/asan/bin/task-app: $(call objs,asan,$(SERVER_SRC) $(LIB_SRC))
 	@mkdir -p $(dir $@)
@@ -106,7 +106,7 @@ build/asan/bin/mock-llm: $(call objs,asan,$(MOCK_SRC) $(LIB_SRC))
 	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
 
 build/asan/unit-tests: $(call objs,asan,$(UNIT_SRC) $(LIB_SRC) $(SERVER_NOMAIN) $(OPT_NOMAIN) $(MOCK_NOMAIN))
-	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS) -lsqlite3
 
 build/tsan/bin/task-app: $(call objs,tsan,$(SERVER_SRC) $(LIB_SRC))
 	@mkdir -p $(dir $@)

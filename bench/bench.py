@@ -252,6 +252,46 @@ def full_request_cpu(instant):
     return out
 
 
+def store_metric(port, name, label):
+    text = urllib.request.urlopen(urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics", headers={"X-API-Key": KEY})).read().decode()
+    m = re.search(r'%s\{op="%s"\} (\S+)' % (name, label), text)
+    return float(m.group(1)) if m else 0.0
+
+
+def store_rows(instant):
+    """For each reply store, at 64 connections against the instant upstream
+    with --cache on: every request distinct (a miss: a lookup, a call and a
+    write) for 8 s; then the same requests again from a restarted server
+    (its memory empty: hits come from the store) for 3 s. With the time each
+    store lookup and write took, from /metrics."""
+    script = os.path.join(ROOT, "bench", "rollout_distinct.lua")
+    out = []
+    global SECONDS, WARMUP
+    saved = SECONDS, WARMUP
+    try:
+        for spec in ("memory", "sqlite:" + os.path.join(TMP, "replies.db")):
+            row = {"store": spec.split(":")[0]}
+            for phase, secs in (("miss", 8), ("hit", 3)):
+                SECONDS, WARMUP = secs, 0
+                app, port = task_app(instant, ["--cache", "on", "--cache-store", spec,
+                                               "--cache-bytes", str(1 << 30)])
+                got = wrk(f"http://127.0.0.1:{port}", script, 64, server=app)
+                row[phase] = got
+                if spec != "memory":
+                    for op in ("get", "put"):
+                        n = store_metric(port, "b77_cache_store_operations_total", op)
+                        t = store_metric(port, "b77_cache_store_seconds_total", op)
+                        row[f"{phase}_{op}_us"] = t / n * 1e6 if n else None
+                    row[f"{phase}_store_hits"] = store_metric(port, "b77_cache_store_operations_total", "hit")
+                app.send_signal(signal.SIGTERM)
+                app.wait()
+            out.append(row)
+    finally:
+        SECONDS, WARMUP = saved
+    return out
+
+
 def rate_limited(adapt, n=500, rpm=3000):
     """n rollouts at once (n connections) against bin/mock-llm --rpm: how fast
     they come back, how many fail, how many calls the LLM refused."""
@@ -361,6 +401,8 @@ def main():
     results["cache"] = cache_rates(instant)
     print("  full synth-ai request, --cache off ...", file=sys.stderr, flush=True)
     results["full_request"] = full_request_cpu(instant)
+    print("  reply stores ...", file=sys.stderr, flush=True)
+    results["stores"] = store_rows(instant)
     print("  rate-limited LLM ...", file=sys.stderr, flush=True)
     results["rate_limited"] = [rate_limited(True), rate_limited(False)]
 
@@ -397,6 +439,15 @@ def main():
         print(f"  set-up 2 (a full synth-ai request, --cache off, log level info, 10 s, median of 3): "
               f"{r['cpu_ms_per_rollout']:.3f} ms ({', '.join(f'{v:.3f}' for v in r['cpu_runs_ms'])}), "
               f"{r['rps']:.0f}/s, GLIBC_TUNABLES={tun}")
+    print("\nreply stores (--cache on, 64 connections, instant upstream): every request distinct "
+          "(miss: lookup, call, write), then the same again from a restarted server (hits)")
+    for r in results["stores"]:
+        extra = ""
+        if r["store"] != "memory":
+            extra = (f"; a store lookup {r['miss_get_us']:.0f} us (miss) / {r['hit_get_us']:.0f} us (hit), "
+                     f"a write {r['miss_put_us']:.0f} us; {r['hit_store_hits']:.0f} hits from the file")
+        print(f"  {r['store']:>7}: misses {r['miss']['rps']:.0f}/s ({r['miss']['cpu_ms_per_rollout']:.3f} ms CPU), "
+              f"repeat {r['hit']['rps']:.0f}/s ({r['hit']['cpu_ms_per_rollout']:.3f} ms CPU){extra}")
     print(f"\nrate-limited LLM ({results['rate_limited'][0]['limit_per_s']:.0f} requests/s, "
           f"bin/mock-llm --rpm 3000; {results['rate_limited'][0]['rollouts']} rollouts at once):")
     for r in results["rate_limited"]:

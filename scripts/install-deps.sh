@@ -5,7 +5,7 @@
 # --test:  also what the tests need beyond the build (Chromium, for the report's browser test).
 set -euo pipefail
 
-need=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libcsv-dev uuid-dev
+need=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libcsv-dev uuid-dev libsqlite3-dev
       python3 curl ca-certificates shellcheck clang libclang-rt-14-dev)
 for arg in "$@"; do
     [ "$arg" = "--test" ] && need+=(chromium)

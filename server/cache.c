@@ -3,11 +3,13 @@
 #include "cache.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sha256.h"
 #include "util.h"
 
 #define BUCKETS 65536
@@ -34,7 +36,7 @@ struct cache {
     entry *buckets[BUCKETS];
     entry *head, *tail;
     flight *flights[INFLIGHT_BUCKETS];
-    FILE *file;
+    store *store; /* below the memory level; NULL: none (its own lock) */
     unsigned long hits, misses, shared, entries;
 };
 
@@ -57,21 +59,30 @@ cache_key cache_key_for(const char *url, const char *body, size_t body_len)
             p += n + (p[n] == '&');
         }
     }
+    /* the URL's length first: no URL and body can read as another pair */
+    char head[32];
+    int hn = snprintf(head, sizeof head, "%zu:", u.len);
+    sha256 h;
+    sha256_init(&h);
+    sha256_update(&h, head, (size_t)hn);
+    sha256_update(&h, u.data, u.len);
+    sha256_update(&h, body, body_len);
     cache_key k;
-    k.a = fnv1a64(body, body_len, fnv1a64(u.data, u.len, 0x6b31));
-    k.b = fnv1a64(body, body_len, fnv1a64(u.data, u.len, 0x2f5c9a7d1e83b4c6ULL) * 31);
+    sha256_final(&h, k.d);
     buf_free(&u);
     return k;
 }
 
 static size_t slot(cache_key k, size_t n)
 {
-    return (size_t)(k.a % n);
+    uint64_t v;
+    memcpy(&v, k.d, sizeof v);
+    return (size_t)(v % n);
 }
 
 static int same(cache_key x, cache_key y)
 {
-    return x.a == y.a && x.b == y.b;
+    return memcmp(x.d, y.d, sizeof x.d) == 0;
 }
 
 static void unlink_lru(cache *c, entry *e)
@@ -119,8 +130,8 @@ static void drop(cache *c, entry *e)
     free(e);
 }
 
-/* Stores without touching the file; the lock is held. */
-static void store(cache *c, cache_key k, const char *body, size_t len)
+/* Keeps a reply in the memory level; the lock is held. */
+static void keep(cache *c, cache_key k, const char *body, size_t len)
 {
     if (len > c->max_bytes)
         return;
@@ -140,39 +151,16 @@ static void store(cache *c, cache_key k, const char *body, size_t len)
     c->entries++;
 }
 
-static void load(cache *c, FILE *f)
+cache *cache_new(size_t max_bytes, const char *store_spec, char *err, size_t errlen)
 {
-    unsigned long long a, b;
-    size_t len;
-    while (fscanf(f, "%16llx%16llx %zu", &a, &b, &len) == 3 && fgetc(f) == '\n') {
-        char *data = xmalloc(len + 1);
-        if (fread(data, 1, len, f) != len || fgetc(f) != '\n') {
-            free(data); /* a torn last record: ignore it */
-            break;
-        }
-        store(c, (cache_key){a, b}, data, len);
-        free(data);
-    }
-}
-
-cache *cache_new(size_t max_bytes, const char *path, char *err, size_t errlen)
-{
+    store *st = NULL;
+    if (store_spec && strcmp(store_spec, "memory") != 0 &&
+        !(st = store_open(store_spec, max_bytes, err, errlen)))
+        return NULL;
     cache *c = xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->lock, NULL);
     c->max_bytes = max_bytes;
-    if (path) {
-        FILE *in = fopen(path, "rb");
-        if (in) {
-            load(c, in);
-            fclose(in);
-        }
-        c->file = fopen(path, "ab");
-        if (!c->file) {
-            snprintf(err, errlen, "cannot open the cache file %s: %s", path, strerror(errno));
-            cache_free(c);
-            return NULL;
-        }
-    }
+    c->store = st;
     return c;
 }
 
@@ -189,16 +177,17 @@ void cache_free(cache *c)
             free(f->waiters);
             free(f);
         }
-    if (c->file)
-        fclose(c->file);
+    store_close(c->store);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
 int cache_get(cache *c, cache_key key, char **out, size_t *len)
 {
+    if (!c->max_bytes)
+        return 0;
     pthread_mutex_lock(&c->lock);
-    entry *e = c->max_bytes ? find(c, key) : NULL;
+    entry *e = find(c, key);
     if (e) {
         unlink_lru(c, e);
         push_front(c, e);
@@ -207,7 +196,16 @@ int cache_get(cache *c, cache_key key, char **out, size_t *len)
         c->hits++;
     }
     pthread_mutex_unlock(&c->lock);
-    return e != NULL;
+    if (e)
+        return 1;
+    /* the store, without the memory level's lock: other threads go on */
+    if (!c->store || !store_get(c->store, &key, out, len))
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    keep(c, key, *out, *len);
+    c->hits++;
+    pthread_mutex_unlock(&c->lock);
+    return 1;
 }
 
 void cache_put(cache *c, cache_key key, const char *body, size_t len)
@@ -215,15 +213,10 @@ void cache_put(cache *c, cache_key key, const char *body, size_t len)
     if (!c->max_bytes)
         return;
     pthread_mutex_lock(&c->lock);
-    store(c, key, body, len);
-    if (c->file) {
-        fprintf(c->file, "%016llx%016llx %zu\n", (unsigned long long)key.a,
-                (unsigned long long)key.b, len);
-        fwrite(body, 1, len, c->file);
-        fputc('\n', c->file);
-        fflush(c->file);
-    }
+    keep(c, key, body, len);
     pthread_mutex_unlock(&c->lock);
+    if (c->store)
+        store_put(c->store, &key, body, len);
 }
 
 int cache_join(cache *c, cache_key key, void *waiter)
@@ -276,6 +269,73 @@ cache_stats cache_get_stats(cache *c)
     cache_stats s = {c->hits, c->misses, c->shared, c->entries, c->bytes};
     pthread_mutex_unlock(&c->lock);
     return s;
+}
+
+int cache_store_stats(cache *c, store_stats *out, int with_file)
+{
+    if (!c->store)
+        return 0;
+    *out = store_get_stats(c->store, with_file);
+    return 1;
+}
+
+void cache_metrics(cache *c, buf *out)
+{
+    cache_stats cs = cache_get_stats(c);
+    buf_printf(out,
+               "# HELP b77_cache_lookups_total Reply-cache lookups: hit (no call), shared (waited "
+               "for an identical call in flight), miss (called).\n"
+               "# TYPE b77_cache_lookups_total counter\n"
+               "b77_cache_lookups_total{result=\"hit\"} %lu\n"
+               "b77_cache_lookups_total{result=\"shared\"} %lu\n"
+               "b77_cache_lookups_total{result=\"miss\"} %lu\n"
+               "# HELP b77_cache_entries Replies held by the cache.\n# TYPE b77_cache_entries gauge\n"
+               "b77_cache_entries %lu\n"
+               "# HELP b77_cache_bytes Bytes held by the cache.\n# TYPE b77_cache_bytes gauge\n"
+               "b77_cache_bytes %zu\n",
+               cs.hits, cs.shared, cs.misses, cs.entries, cs.bytes);
+    store_stats st;
+    if (!cache_store_stats(c, &st, 1))
+        return;
+    buf_printf(out,
+               "# HELP b77_cache_store_up Whether the store's last operation succeeded.\n"
+               "# TYPE b77_cache_store_up gauge\nb77_cache_store_up{store=\"%s\"} %d\n"
+               "# HELP b77_cache_store_errors_total Store operations that failed (each a miss).\n"
+               "# TYPE b77_cache_store_errors_total counter\nb77_cache_store_errors_total %lu\n"
+               "# HELP b77_cache_store_repaired_total Damaged store files moved aside and made anew.\n"
+               "# TYPE b77_cache_store_repaired_total counter\nb77_cache_store_repaired_total %lu\n"
+               "# HELP b77_cache_store_operations_total Store lookups, hits and writes.\n"
+               "# TYPE b77_cache_store_operations_total counter\n"
+               "b77_cache_store_operations_total{op=\"get\"} %lu\n"
+               "b77_cache_store_operations_total{op=\"hit\"} %lu\n"
+               "b77_cache_store_operations_total{op=\"put\"} %lu\n"
+               "# HELP b77_cache_store_seconds_total Time spent in store lookups and writes.\n"
+               "# TYPE b77_cache_store_seconds_total counter\n"
+               "b77_cache_store_seconds_total{op=\"get\"} %.6f\n"
+               "b77_cache_store_seconds_total{op=\"put\"} %.6f\n"
+               "# HELP b77_cache_store_entries Replies in the store (every process's).\n"
+               "# TYPE b77_cache_store_entries gauge\nb77_cache_store_entries %lld\n"
+               "# HELP b77_cache_store_bytes Bytes of replies in the store.\n"
+               "# TYPE b77_cache_store_bytes gauge\nb77_cache_store_bytes %lld\n",
+               st.kind, st.ok, st.errors, st.repaired, st.gets, st.hits, st.puts, st.get_seconds,
+               st.put_seconds, st.entries, st.bytes);
+}
+
+json_t *cache_store_json(cache *c, int with_file)
+{
+    store_stats st;
+    if (!cache_store_stats(c, &st, with_file))
+        return json_pack("{s:s}", "kind", "memory");
+    json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I}", "kind", st.kind, "path", st.path, "state",
+                          st.ok ? "ok" : "error", "errors", (json_int_t)st.errors, "repaired",
+                          (json_int_t)st.repaired);
+    if (!st.ok)
+        json_object_set_new(j, "last_error", json_string(st.last_error));
+    if (with_file) {
+        json_object_set_new(j, "entries", json_integer(st.entries));
+        json_object_set_new(j, "bytes", json_integer(st.bytes));
+    }
+    return j;
 }
 
 void cache_count(cache *c, int miss, int shared)

@@ -1,8 +1,9 @@
 /* cache.h: an LRU cache of upstream replies, bounded in bytes, keyed on the
- * normalised inference URL (correlation-id parameters removed) and the exact
- * request body, optionally persisted to a file so that a re-run repeats no
- * paid call. Also the registry of calls in flight, so that identical
- * requests at the same moment share one upstream call.
+ * SHA-256 of the normalised inference URL (correlation-id parameters
+ * removed) and the exact request body; in memory, in front of a store
+ * (store.h) that keeps them across restarts and processes, so that a re-run
+ * repeats no paid call. Also the registry of calls in flight, so that
+ * identical requests at the same moment share one upstream call.
  *
  * Thread-safety: every function takes the cache's mutex; callers are the
  * HTTP threads. The waiter pointers it hands back are opaque to it. */
@@ -12,19 +13,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
+#include "store.h"
+#include "util.h"
+
 typedef struct cache cache;
 
-typedef struct cache_key {
-    uint64_t a, b;
-} cache_key;
+typedef store_key cache_key;
 
 /* The key of one upstream call. */
 cache_key cache_key_for(const char *url, const char *body, size_t body_len);
 
-/* max_bytes 0 disables storing (dedup still works). path NULL: memory only;
- * otherwise earlier entries are loaded from it and new ones appended.
- * Returns NULL with a message in err when the file cannot be used. */
-cache *cache_new(size_t max_bytes, const char *path, char *err, size_t errlen);
+/* max_bytes 0 disables storing (dedup still works); it bounds the memory
+ * level and the store each. store_spec NULL or "memory": memory only; else
+ * a store.h spec. Returns NULL with a message in err when the spec is not
+ * one. */
+cache *cache_new(size_t max_bytes, const char *store_spec, char *err, size_t errlen);
 void cache_free(cache *c);
 
 /* A stored reply body for key: a new copy in *out (caller frees), or 0. */
@@ -44,6 +49,12 @@ typedef struct cache_stats {
     size_t bytes;
 } cache_stats;
 cache_stats cache_get_stats(cache *c);
+/* The store's figures (with_file: see store_get_stats); 0 when there is none. */
+int cache_store_stats(cache *c, store_stats *out, int with_file);
+/* The cache's and its store's Prometheus text, appended to out. */
+void cache_metrics(cache *c, buf *out);
+/* {"kind", "path", "state", ...} (new reference) for /health and /info. */
+json_t *cache_store_json(cache *c, int with_file);
 /* Counts a lookup outcome (hits are counted by cache_get). */
 void cache_count(cache *c, int miss, int shared);
 

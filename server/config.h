@@ -35,7 +35,8 @@ typedef struct server_config {
     int check_counts;          /* require the published row counts */
     int cache_mode;            /* 0 off, 1 auto (temperature 0 only), 2 on */
     size_t cache_bytes;        /* reply cache bound */
-    const char *cache_file;    /* persist the cache here, or NULL */
+    const char *cache_store;   /* "memory", "sqlite:PATH", or NULL (memory) */
+    int cache_stats;           /* print the store's figures and exit */
 } server_config;
 
 /* Fills cfg from argv and the environment. Returns 0 to run, 1 when the

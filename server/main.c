@@ -15,6 +15,7 @@
 #include "jalloc.h"
 #include "log.h"
 #include "server.h"
+#include "store.h"
 
 /* Parked rollouts hold sockets: allow as many descriptors as the system lets. */
 static void raise_fd_limit(void)
@@ -36,12 +37,43 @@ static void *init_curl(void *arg)
     return (void *)err;
 }
 
+/* --cache-stats: the store's figures, then exit. */
+static int print_cache_stats(const server_config *cfg)
+{
+    if (!cfg->cache_store || strcmp(cfg->cache_store, "memory") == 0) {
+        fprintf(stderr, "task-app: --cache-stats needs --cache-store sqlite:PATH (or --cache-file)\n");
+        return 2;
+    }
+    char err[300];
+    jalloc_install();
+    store *st = store_open(cfg->cache_store, cfg->cache_bytes, err, sizeof err);
+    if (!st) {
+        fprintf(stderr, "task-app: %s\n", err);
+        return 2;
+    }
+    store_stats s = store_get_stats(st, 1);
+    if (s.entries < 0) {
+        fprintf(stderr, "task-app: cannot read %s: %s\n", s.path, s.last_error);
+        store_close(st);
+        return 1;
+    }
+    printf("store: %s %s\nentries: %lld\nbytes: %lld (bound %zu)\nlookups: %lld, hits: %lld",
+           s.kind, s.path, s.entries, s.bytes, cfg->cache_bytes, s.lookups_all, s.hits_all);
+    if (s.lookups_all > 0)
+        printf(" (hit rate %.1f%%)", 100.0 * (double)s.hits_all / (double)s.lookups_all);
+    printf("\n");
+    store_close(st);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     server_config cfg;
     int rc = options_parse(&cfg, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
+    if (cfg.cache_stats)
+        return print_cache_stats(&cfg);
 
     /* Before any thread starts: signals blocked so every thread inherits the
      * mask and only sigwait below sees them. */

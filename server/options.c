@@ -7,6 +7,7 @@
 #include "config.h"
 #include "dataset.h"
 #include "log.h"
+#include "util.h"
 
 #define DEFAULT_PORT 8002
 #define DEFAULT_MAX_INFLIGHT 1024
@@ -65,8 +66,14 @@ static void usage(FILE *out)
         "  --cache MODE           reuse LLM replies: auto (requests with temperature 0; the\n"
         "                         default), on (every request) or off; identical requests in\n"
         "                         flight at once share one call either way unless off\n"
-        "  --cache-bytes N        bound of the reply cache (default 67108864)\n"
-        "  --cache-file PATH      keep the cache in PATH across restarts\n"
+        "  --cache-bytes N        bound of the reply cache, in memory and in its store each\n"
+        "                         (default 67108864)\n"
+        "  --cache-store STORE    where replies are kept besides memory: memory (none; the\n"
+        "                         default) or sqlite:PATH (a SQLite file: kept across restarts,\n"
+        "                         shared by the task apps of a host, least recently used\n"
+        "                         replies evicted past --cache-bytes)\n"
+        "  --cache-file PATH      the same as --cache-store sqlite:PATH\n"
+        "  --cache-stats          print the store's entries, bytes and hit rate, and exit\n"
         "  -h, --help             show this help\n"
         "\n"
         "Environment:\n"
@@ -112,11 +119,12 @@ static const char *env(const char *name)
 
 int options_parse(server_config *cfg, int argc, char **argv)
 {
+    static char *store_spec; /* --cache-file's spec: lives as long as the program */
     enum {
         O_HOST = 256, O_PORT, O_DATA, O_SPLIT, O_INFLIGHT, O_CONNS, O_THREADS, O_BODY, O_URL,
         O_MODEL, O_MAXTIME, O_UPTIMEOUT, O_CONNTIMEOUT, O_RETRIES, O_SHORT, O_STRICT, O_TOOLCHOICE,
         O_IDLE, O_GRACE, O_LOG, O_ANYCOUNT, O_CACHE, O_CACHE_BYTES, O_CACHE_FILE, O_UPIDLE,
-        O_RPM, O_TPM, O_RATE_ADAPT,
+        O_RPM, O_TPM, O_RATE_ADAPT, O_CACHE_STORE, O_CACHE_STATS,
     };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST},
@@ -147,6 +155,8 @@ int options_parse(server_config *cfg, int argc, char **argv)
         {"cache", required_argument, 0, O_CACHE},
         {"cache-bytes", required_argument, 0, O_CACHE_BYTES},
         {"cache-file", required_argument, 0, O_CACHE_FILE},
+        {"cache-store", required_argument, 0, O_CACHE_STORE},
+        {"cache-stats", no_argument, 0, O_CACHE_STATS},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -295,7 +305,20 @@ int options_parse(server_config *cfg, int argc, char **argv)
             if (parse_long("--cache-bytes", optarg, 0, 1L << 40, &v)) return -1;
             cfg->cache_bytes = (size_t)v;
             break;
-        case O_CACHE_FILE: cfg->cache_file = optarg; break;
+        case O_CACHE_FILE:
+            free(store_spec);
+            store_spec = xasprintf("sqlite:%s", optarg);
+            cfg->cache_store = store_spec;
+            break;
+        case O_CACHE_STORE:
+            if (strcmp(optarg, "memory") != 0 && (strncmp(optarg, "sqlite:", 7) != 0 || !optarg[7])) {
+                fprintf(stderr, "task-app: --cache-store must be memory or sqlite:PATH, got \"%s\"\n",
+                        optarg);
+                return -1;
+            }
+            cfg->cache_store = optarg;
+            break;
+        case O_CACHE_STATS: cfg->cache_stats = 1; break;
         case 'h': usage(stdout); return 1;
         default:
             fprintf(stderr, "Try 'task-app --help'.\n");

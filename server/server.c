@@ -279,21 +279,8 @@ static enum MHD_Result reply_metrics(struct request *rq)
                        counts[i]);
     }
     limits_metrics(rq->srv->limits, &text);
-    if (rq->srv->cache) {
-        cache_stats cs = cache_get_stats(rq->srv->cache);
-        buf_printf(&text,
-                   "# HELP b77_cache_lookups_total Reply-cache lookups: hit (no call), shared (waited "
-                   "for an identical call in flight), miss (called).\n"
-                   "# TYPE b77_cache_lookups_total counter\n"
-                   "b77_cache_lookups_total{result=\"hit\"} %lu\n"
-                   "b77_cache_lookups_total{result=\"shared\"} %lu\n"
-                   "b77_cache_lookups_total{result=\"miss\"} %lu\n"
-                   "# HELP b77_cache_entries Replies held by the cache.\n# TYPE b77_cache_entries gauge\n"
-                   "b77_cache_entries %lu\n"
-                   "# HELP b77_cache_bytes Bytes held by the cache.\n# TYPE b77_cache_bytes gauge\n"
-                   "b77_cache_bytes %zu\n",
-                   cs.hits, cs.shared, cs.misses, cs.entries, cs.bytes);
-    }
+    if (rq->srv->cache)
+        cache_metrics(rq->srv->cache, &text);
     struct MHD_Response *resp = MHD_create_response_from_buffer(text.len, text.data, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         buf_free(&text);
@@ -319,6 +306,8 @@ static enum MHD_Result handle_health(struct request *rq, int rollout_variant)
     if (!ok)
         json_object_set_new(body, "detail", json_string("ENVIRONMENT_API_KEY is not configured"));
     json_object_set_new(body, "inflight", json_integer((json_int_t)atomic_load(&s->inflight)));
+    if (s->cache) /* a store in trouble costs misses, not health */
+        json_object_set_new(body, "cache_store", cache_store_json(s->cache, 0));
     return reply(rq, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body, NULL);
 }
 
@@ -839,6 +828,8 @@ static enum MHD_Result dispatch(struct request *rq)
         json_t *info = taskinfo_info(s->ds, s->cfg->default_split);
         json_object_set_new(info, "llm_adaptations", adapt_memo_json(s->adapt));
         json_object_set_new(info, "llm_rate_limits", limits_json(s->limits));
+        if (s->cache)
+            json_object_set_new(info, "cache_store", cache_store_json(s->cache, 1));
         json_object_set_new(info, "strict_params", json_boolean(!s->adapt));
         return reply(rq, MHD_HTTP_OK, info, NULL);
     }
@@ -1134,7 +1125,7 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
         s->workers[i].srv = s;
     if (cfg->cache_mode) {
         char err[300];
-        s->cache = cache_new(cfg->cache_bytes, cfg->cache_file, err, sizeof err);
+        s->cache = cache_new(cfg->cache_bytes, cfg->cache_store, err, sizeof err);
         if (!s->cache) {
             log_error("%s", err);
             server_free(s);

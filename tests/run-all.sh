@@ -58,6 +58,9 @@ suite "gepa end-to-end" python3 tests/integration/test_gepa.py
 suite "gepa end-to-end (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integration/test_gepa.py
 
 suite "hardening" python3 tests/integration/test_hardening.py
+suite "reply store" python3 tests/integration/test_store.py
+suite "reply store (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integration/test_store.py
+suite "reply store (tsan task-app)" env B77_BIN=build/tsan-bin B77_MOCK_BIN=bin python3 tests/integration/test_store.py
 suite "rate limits" python3 tests/integration/test_ratelimit.py
 suite "rate limits (tsan task-app)" env B77_BIN=build/tsan-bin B77_MOCK_BIN=bin B77_MIPRO_BIN=bin/mipro \
     python3 tests/integration/test_ratelimit.py
