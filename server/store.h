@@ -11,9 +11,10 @@
  * kept aside, and any other error counts as a miss (logged, counted, and
  * shown by /health and /info).
  *
- * Thread-safety: every function takes the store's mutex. Calls run on the
- * caller's thread (an HTTP thread); SQLite waits at most 50 ms for a lock
- * another process holds. */
+ * Thread-safety: every function is safe from any thread. A lookup runs on
+ * the caller's thread (an HTTP thread; SQLite waits at most 50 ms for a
+ * lock another process holds); a write is queued and done by the store's
+ * own thread. */
 #ifndef B77_STORE_H
 #define B77_STORE_H
 
@@ -43,6 +44,7 @@ typedef struct store_stats {
     char last_error[200];
     long long entries, bytes; /* in the file, all processes' */
     unsigned long gets, hits, puts, errors, repaired;
+    unsigned long dropped; /* writes not queued: the queue was full */
     double get_seconds, put_seconds; /* time spent in them */
     long long lookups_all, hits_all; /* every process's, kept in the file */
 } store_stats;

@@ -1,9 +1,18 @@
 /* store_sqlite.c: see store.h. One connection, its statements prepared
- * once, behind the store's mutex.
+ * once, behind the store's mutex. Lookups run on the caller's thread;
+ * writes are queued (a copy each; bounded: past it they are dropped and
+ * counted, never waited for) and written by the store's own thread, up to
+ * 32 in a transaction, so a miss does not wait for SQLite's write.
  *
- * The table: replies(key BLOB UNIQUE, body BLOB, len, sum, used), sum the
- * body's FNV-1a (damage, not malice: the key is the SHA-256), used the last
- * time it was read or written (ms since the epoch), the order of eviction.
+ * Ownership: a queued write belongs to the queue (qlock) until the writer
+ * takes it; the writer frees it.
+ *
+ * The table: replies(rowid, key, body, len, sum, used). The rowid is the
+ * key's first 8 bytes (one b-tree, no index to keep: a lookup is one
+ * search, a write one insert), the whole key is checked on a lookup; sum is
+ * the body's FNV-1a (damage, not malice: the key is the SHA-256); used is
+ * when it was last read or written (ms since the epoch), the order of
+ * eviction (a scan, when the file is over its bound).
  * meta(k, v): the format, and every process's lookups and hits. */
 #include "store.h"
 
@@ -27,15 +36,16 @@
 /* A hit marks its reply as used (a write) only when the mark is older than
  * this: the order of eviction to the minute, and most hits a read only. */
 #define TOUCH_AFTER_MS 60000
+#define QUEUE_BYTES (16u << 20) /* writes waiting, at most */
+#define QUEUE_WRITES 8192
+#define BATCH 32 /* a batch holds the connection from lookups: about a millisecond */
 
 enum { Q_GET, Q_TOUCH, Q_PUT, Q_DELETE, Q_TOTAL, Q_EVICT, Q_COUNT_ADD, NQ };
 
 static const char *const sql[NQ] = {
-    "SELECT rowid, body, len, sum, used FROM replies WHERE key = ?1",
+    "SELECT rowid, body, len, sum, used, key FROM replies WHERE rowid = ?1",
     "UPDATE replies SET used = ?2 WHERE rowid = ?1",
-    "INSERT INTO replies(key, body, len, sum, used) VALUES(?1, ?2, ?3, ?4, ?5) "
-    "ON CONFLICT(key) DO UPDATE SET body = excluded.body, len = excluded.len, sum = excluded.sum, "
-    "used = excluded.used",
+    "INSERT OR REPLACE INTO replies(rowid, key, body, len, sum, used) VALUES(?6, ?1, ?2, ?3, ?4, ?5)",
     "DELETE FROM replies WHERE rowid = ?1",
     "SELECT COUNT(*), TOTAL(len) FROM replies",
     "DELETE FROM replies WHERE rowid IN (SELECT rowid FROM replies ORDER BY used LIMIT ?1)",
@@ -45,14 +55,27 @@ static const char *const sql[NQ] = {
 static const char schema[] =
     "PRAGMA journal_mode = WAL;"
     "PRAGMA synchronous = NORMAL;"
-    "CREATE TABLE IF NOT EXISTS replies(key BLOB UNIQUE NOT NULL, body BLOB NOT NULL, "
+    "CREATE TABLE IF NOT EXISTS replies(key BLOB NOT NULL, body BLOB NOT NULL, "
     "len INTEGER NOT NULL, sum INTEGER NOT NULL, used INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS replies_used ON replies(used);"
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO meta(k, v) VALUES('format', 1);";
 
+typedef struct pending {
+    store_key key;
+    char *body;
+    size_t len;
+    struct pending *next;
+} pending;
+
 struct store {
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* the connection and the figures */
+    pthread_mutex_t qlock; /* the queue of writes */
+    pthread_cond_t qcond;
+    pending *head, *tail;
+    size_t qbytes, qn;
+    int stop;
+    pthread_t writer;
+    int writer_started;
     char *path;
     size_t max_bytes;
     sqlite3 *db;
@@ -62,6 +85,15 @@ struct store {
     unsigned long pending_lookups, pending_hits;
     int64_t last_log;
 };
+
+/* The row of a key: its first 8 bytes. */
+static sqlite3_int64 row_of(const store_key *k)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | k->d[i];
+    return (sqlite3_int64)v;
+}
 
 static int64_t wall_ms(void)
 {
@@ -273,6 +305,8 @@ static void set_aside_foreign(const char *path)
     free(aside);
 }
 
+static void *writer_run(void *arg);
+
 store *store_open(const char *spec, size_t max_bytes, char *err, size_t errlen)
 {
     if (strncmp(spec, "sqlite:", 7) != 0 || !spec[7]) {
@@ -281,6 +315,8 @@ store *store_open(const char *spec, size_t max_bytes, char *err, size_t errlen)
     }
     store *s = xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->qlock, NULL);
+    pthread_cond_init(&s->qcond, NULL);
     s->path = xstrdup(spec + 7);
     s->max_bytes = max_bytes;
     s->st.kind = "sqlite";
@@ -293,6 +329,11 @@ store *store_open(const char *spec, size_t max_bytes, char *err, size_t errlen)
             s->bytes = (long long)sqlite3_column_double(t, 1);
         sqlite3_reset(t);
     }
+    /* (it inherits the opener's signal mask: the server's blocks them all) */
+    s->writer_started = pthread_create(&s->writer, NULL, writer_run, s) == 0;
+    if (!s->writer_started)
+        log_warn("reply cache store %s: cannot start its writer thread: replies will not be "
+                 "stored", s->path);
     return s;
 }
 
@@ -318,11 +359,20 @@ void store_close(store *s)
 {
     if (!s)
         return;
+    if (s->writer_started) { /* the queued writes go in first */
+        pthread_mutex_lock(&s->qlock);
+        s->stop = 1;
+        pthread_cond_signal(&s->qcond);
+        pthread_mutex_unlock(&s->qlock);
+        pthread_join(s->writer, NULL);
+    }
     pthread_mutex_lock(&s->lock);
     flush_counts(s);
     close_db(s);
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->qlock);
+    pthread_cond_destroy(&s->qcond);
     free(s->path);
     free(s);
 }
@@ -338,9 +388,13 @@ int store_get(store *s, const store_key *key, char **out, size_t *len)
         open_or_repair(s); /* after an error that closed it */
     if (s->db) {
         sqlite3_stmt *q = s->q[Q_GET];
-        sqlite3_bind_blob(q, 1, key->d, sizeof key->d, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 1, row_of(key));
         int rc = sqlite3_step(q);
-        if (rc == SQLITE_ROW) {
+        if (rc == SQLITE_ROW && (sqlite3_column_bytes(q, 5) != (int)sizeof key->d ||
+                                 memcmp(sqlite3_column_blob(q, 5), key->d, sizeof key->d) != 0)) {
+            sqlite3_reset(q); /* another key with the same first 8 bytes: a miss */
+            s->st.ok = 1;
+        } else if (rc == SQLITE_ROW) {
             sqlite3_int64 rowid = sqlite3_column_int64(q, 0);
             sqlite3_int64 used = sqlite3_column_int64(q, 4);
             int64_t now = wall_ms();
@@ -415,6 +469,7 @@ static void evict(store *s)
 static void put_locked(store *s, const store_key *key, const char *body, size_t len)
 {
     sqlite3_stmt *q = s->q[Q_PUT];
+    sqlite3_bind_int64(q, 6, row_of(key));
     sqlite3_bind_blob(q, 1, key->d, sizeof key->d, SQLITE_STATIC);
     sqlite3_bind_blob(q, 2, body, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(q, 3, (sqlite3_int64)len);
@@ -428,23 +483,99 @@ static void put_locked(store *s, const store_key *key, const char *body, size_t 
     }
     s->st.ok = 1;
     s->bytes += (long long)len;
-    if (s->bytes > (long long)s->max_bytes)
-        evict(s);
 }
 
 void store_put(store *s, const store_key *key, const char *body, size_t len)
 {
     if (len > s->max_bytes || len > (size_t)1 << 30)
         return;
+    pthread_mutex_lock(&s->qlock);
+    int room = s->writer_started && s->qbytes + len <= QUEUE_BYTES && s->qn < QUEUE_WRITES;
+    if (room) {
+        pending *w = xmalloc(sizeof *w);
+        w->key = *key;
+        w->body = xmalloc(len ? len : 1);
+        memcpy(w->body, body, len);
+        w->len = len;
+        w->next = NULL;
+        if (s->tail)
+            s->tail->next = w;
+        else
+            s->head = w;
+        s->tail = w;
+        s->qbytes += len;
+        s->qn++;
+        pthread_cond_signal(&s->qcond);
+    }
+    pthread_mutex_unlock(&s->qlock);
+    if (!room) {
+        pthread_mutex_lock(&s->lock);
+        s->st.dropped++;
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+/* Writes a batch in one transaction (one at a time should BEGIN fail:
+ * another process holding the lock longer than the busy wait). */
+static void write_batch(store *s, pending *batch)
+{
     pthread_mutex_lock(&s->lock);
     int64_t t0 = mono_us();
-    s->st.puts++;
     if (!s->db)
         open_or_repair(s);
-    if (s->db)
-        put_locked(s, key, body, len);
+    int txn = s->db && sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+    for (pending *w = batch; w && s->db; w = w->next) {
+        s->st.puts++;
+        put_locked(s, &w->key, w->body, w->len);
+    }
+    if (txn && s->db && sqlite3_get_autocommit(s->db) == 0) {
+        int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            statement_failed(s, "commit", rc);
+        }
+    }
+    if (s->db && s->bytes > (long long)s->max_bytes)
+        evict(s);
     s->st.put_seconds += (double)(mono_us() - t0) / 1e6;
     pthread_mutex_unlock(&s->lock);
+}
+
+static void *writer_run(void *arg)
+{
+    store *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->qlock);
+        while (!s->head && !s->stop)
+            pthread_cond_wait(&s->qcond, &s->qlock);
+        pending *batch = s->head, *last = batch;
+        size_t n = batch ? 1 : 0;
+        while (last && last->next && n < BATCH) {
+            last = last->next;
+            n++;
+        }
+        if (batch) {
+            s->head = last->next;
+            if (!s->head)
+                s->tail = NULL;
+            last->next = NULL;
+            for (pending *w = batch; w; w = w->next)
+                s->qbytes -= w->len;
+            s->qn -= n;
+        }
+        int stop = s->stop && !s->head;
+        pthread_mutex_unlock(&s->qlock);
+        if (batch)
+            write_batch(s, batch);
+        while (batch) {
+            pending *w = batch;
+            batch = w->next;
+            free(w->body);
+            free(w);
+        }
+        if (stop)
+            return NULL;
+    }
 }
 
 store_stats store_get_stats(store *s, int with_file)

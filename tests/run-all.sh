@@ -62,7 +62,7 @@ suite "reply store" python3 tests/integration/test_store.py
 suite "reply store (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integration/test_store.py
 suite "reply store (tsan task-app)" env B77_BIN=build/tsan-bin B77_MOCK_BIN=bin python3 tests/integration/test_store.py
 suite "rate limits" python3 tests/integration/test_ratelimit.py
-suite "rate limits (tsan task-app)" env B77_BIN=build/tsan-bin B77_MOCK_BIN=bin B77_MIPRO_BIN=bin/mipro \
+suite "rate limits (tsan task-app)" env B77_BIN=build/tsan-bin B77_MOCK_BIN=bin B77_RATELIMIT_THREADS=1 \
     python3 tests/integration/test_ratelimit.py
 suite "hardening (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integration/test_hardening.py clients
 suite "hardening, idle LLM connections (asan+ubsan)" env B77_BIN=build/asan/bin \

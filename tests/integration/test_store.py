@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, DATA, LOG_DIR, eq, ok, registry, request, rollout, run_suite,  # noqa: E402
@@ -49,12 +50,21 @@ def store_info(app):
     return request(app, "GET", "/info").json()["cache_store"]
 
 
+def wait_entries(app, n, timeout=20):
+    """Waits until the file holds n replies: the store writes on a thread
+    of its own, a moment after the rollout is answered."""
+    deadline = time.time() + timeout
+    while store_info(app)["entries"] < n and time.time() < deadline:
+        time.sleep(0.02)
+    return store_info(app)["entries"]
+
+
 @test
 def a_restart_keeps_the_cache():
     path = fresh_path()
     with app_on(path) as app:
         eq(set(run(app, range(30))), {"miss"})
-        eq(store_info(app)["entries"], 30)
+        eq(wait_entries(app, 30), 30)
     before = calls()
     with app_on(path) as app:
         eq(set(run(app, range(30))), {"hit"})
@@ -79,6 +89,7 @@ def two_processes_share_one_file():
         # written by both at once
         with cf.ThreadPoolExecutor(2) as ex:
             list(ex.map(lambda p: run(*p), [(a, range(0, 40)), (b, range(100, 140))]))
+        eq(wait_entries(a, 80), 80, "both processes' replies in the one file")
         before = calls()
         # each finds what the other stored
         eq(set(run(a, range(100, 140))), {"hit"})
@@ -179,6 +190,9 @@ def the_store_is_bounded_by_cache_bytes():
     path = fresh_path()
     with app_on(path, "--cache-bytes", "20000") as app:
         run(app, range(500, 600))
+        deadline = time.time() + 20  # the last writes, and the eviction after them
+        while time.time() < deadline and store_info(app)["bytes"] < 10000:
+            time.sleep(0.02)
         i = store_info(app)
         ok(0 < i["bytes"] <= 20000, f"store holds {i['bytes']} bytes")
         ok(i["entries"] < 100, f"{i['entries']} entries kept")
