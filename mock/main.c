@@ -483,31 +483,35 @@ static void go_duration(char *out, size_t n, int64_t ms)
         snprintf(out, n, "%lldm%.3gs", (long long)(ms / 60000), (double)(ms % 60000) / 1000.0);
 }
 
+/* x-ratelimit-limit-WHAT, -remaining-WHAT and -reset-WHAT. */
+static void limit_headers(struct MHD_Response *resp, const char *what, long limit, long remaining,
+                          int64_t reset_ms)
+{
+    char name[48], v[32];
+    snprintf(name, sizeof name, "x-ratelimit-limit-%s", what);
+    snprintf(v, sizeof v, "%ld", limit);
+    MHD_add_response_header(resp, name, v);
+    snprintf(name, sizeof name, "x-ratelimit-remaining-%s", what);
+    snprintf(v, sizeof v, "%ld", remaining);
+    MHD_add_response_header(resp, name, v);
+    snprintf(name, sizeof name, "x-ratelimit-reset-%s", what);
+    go_duration(v, sizeof v, reset_ms);
+    MHD_add_response_header(resp, name, v);
+}
+
 static void add_limit_headers(struct MHD_Response *resp, const mock_limit_result *l)
 {
-    char v[32];
     if (l->refused) {
+        char v[32];
         snprintf(v, sizeof v, "%lld", (long long)l->retry_after_ms);
         MHD_add_response_header(resp, "retry-after-ms", v);
     }
     if (!l->headers)
         return;
-    if (l->limit_requests > 0) {
-        snprintf(v, sizeof v, "%ld", l->limit_requests);
-        MHD_add_response_header(resp, "x-ratelimit-limit-requests", v);
-        snprintf(v, sizeof v, "%ld", l->remaining_requests);
-        MHD_add_response_header(resp, "x-ratelimit-remaining-requests", v);
-        go_duration(v, sizeof v, l->reset_requests_ms);
-        MHD_add_response_header(resp, "x-ratelimit-reset-requests", v);
-    }
-    if (l->limit_tokens > 0) {
-        snprintf(v, sizeof v, "%ld", l->limit_tokens);
-        MHD_add_response_header(resp, "x-ratelimit-limit-tokens", v);
-        snprintf(v, sizeof v, "%ld", l->remaining_tokens);
-        MHD_add_response_header(resp, "x-ratelimit-remaining-tokens", v);
-        go_duration(v, sizeof v, l->reset_tokens_ms);
-        MHD_add_response_header(resp, "x-ratelimit-reset-tokens", v);
-    }
+    if (l->limit_requests > 0)
+        limit_headers(resp, "requests", l->limit_requests, l->remaining_requests, l->reset_requests_ms);
+    if (l->limit_tokens > 0)
+        limit_headers(resp, "tokens", l->limit_tokens, l->remaining_tokens, l->reset_tokens_ms);
 }
 
 /* What a request costs against --tpm, as OpenAI counts it: the prompt's
