@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sha256.h"
+#include "digest.h"
 #include "util.h"
 
 #define BUCKETS 65536
@@ -62,13 +62,14 @@ cache_key cache_key_for(const char *url, const char *body, size_t body_len)
     /* the URL's length first: no URL and body can read as another pair */
     char head[32];
     int hn = snprintf(head, sizeof head, "%zu:", u.len);
-    sha256 h;
-    sha256_init(&h);
-    sha256_update(&h, head, (size_t)hn);
-    sha256_update(&h, u.data, u.len);
-    sha256_update(&h, body, body_len);
+    buf all = {0};
+    buf_reserve(&all, (size_t)hn + u.len + body_len);
+    buf_append(&all, head, (size_t)hn);
+    buf_append(&all, u.data, u.len);
+    buf_append(&all, body, body_len);
     cache_key k;
-    sha256_final(&h, k.d);
+    digest_sha256(all.data, all.len, k.d);
+    buf_free(&all);
     buf_free(&u);
     return k;
 }
