@@ -88,6 +88,21 @@ def adaptation_recovers_when_the_limit_rises():
 
 
 @test
+def a_token_limit_is_paced_too():
+    # about 650 tokens a rollout (its prompt's characters / 4 and its token
+    # limit), against 10,000 tokens a second: some 15 rollouts a second
+    with start_mock("--tpm", "600000") as mock, start_app(mock) as app:
+        t0 = time.time()
+        eq(sorted({r.status for r in burst(app, 60, 60)}), [200])
+        wall = time.time() - t0
+        a = account(app)
+        eq((a["tokens_limit_from"], a["tokens_per_minute"]), ("headers", 582000.0))
+        st = mock_stats(mock)
+        ok(st["rate_limited"] <= st["completions"] // 50, f"{st}")
+        ok(wall >= 2, f"60 rollouts in {wall:.1f} s: faster than the token limit allows")
+
+
+@test
 def a_server_without_headers_is_paced_from_its_refusals():
     with start_mock("--rpm", "6000", "--no-ratelimit-headers") as mock, start_app(mock) as app:
         rs = burst(app, 300, 100)
