@@ -92,18 +92,83 @@ limiter *limits_for(limits *t, const char *url, const char *const *credential, s
     return found;
 }
 
-int64_t limiter_acquire(limiter *l, int64_t now, double tokens, uint64_t waker, int *probe)
+int64_t limiter_enqueue(limiter *l, int64_t now, int64_t deadline)
 {
     pthread_mutex_lock(&l->lock);
-    int64_t w = ratelimit_acquire(&l->rl, now, tokens, probe);
-    /* A wait that a call's end may cut short (a slot, the first call's
-     * reply, a pause a probe may lift): wake this thread then. A wait for
-     * the pace ends when it ends. */
-    if (w == RL_WAIT_SLOT || (w > 0 && ((l->rl.probe_until && now < l->rl.probe_until) ||
-                                        now < l->rl.paused_until)))
-        l->wakers |= waker;
+    int64_t w = ratelimit_wait_estimate(&l->rl, now, l->queued);
+    if (w > 0 && now + w >= deadline) {
+        l->gave_up++;
+    } else {
+        l->queued++;
+        w = 0;
+    }
     pthread_mutex_unlock(&l->lock);
     return w;
+}
+
+/* The least time left a queued call must have to be worth a slot: twice
+ * the account's usual latency, at least 5 ms. The lock is held. */
+static int64_t min_time(const limiter *l)
+{
+    int64_t ms = (int64_t)(2 * l->rl.latency_ms);
+    return ms > 5 ? ms : 5;
+}
+
+/* A queued call leaves the queue unserved: its deadline is too near. The
+ * lock is held. */
+static int64_t give_up(limiter *l, int64_t now, limiter_turn *t)
+{
+    if (l->queued)
+        l->queued--;
+    l->gave_up++;
+    t->retry_ms = ratelimit_wait_estimate(&l->rl, now, l->queued);
+    return RL_GIVE_UP;
+}
+
+int64_t limiter_take(limiter *l, int64_t now, double tokens, uint64_t waker, int64_t queued_at,
+                     int64_t deadline, limiter_turn *t)
+{
+    pthread_mutex_lock(&l->lock);
+    t->min_time = min_time(l);
+    int64_t w;
+    if (now + t->min_time >= deadline) {
+        w = give_up(l, now, t);
+    } else {
+        w = ratelimit_acquire(&l->rl, now, tokens, &t->probe);
+        if (w == 0) {
+            if (l->queued)
+                l->queued--;
+            if (now > queued_at) {
+                l->waits++;
+                l->wait_ms += now - queued_at;
+            }
+        } else if (w == RL_WAIT_SLOT || (w > 0 && ((l->rl.probe_until && now < l->rl.probe_until) ||
+                                                   now < l->rl.paused_until))) {
+            /* A wait that a call's end may cut short (a slot, the first
+             * call's reply, a pause a probe may lift): wake this thread
+             * then. A wait for the pace ends when it ends. */
+            l->wakers |= waker;
+        }
+    }
+    pthread_mutex_unlock(&l->lock);
+    return w;
+}
+
+int64_t limiter_give_up(limiter *l, int64_t now)
+{
+    limiter_turn t;
+    pthread_mutex_lock(&l->lock);
+    give_up(l, now, &t);
+    pthread_mutex_unlock(&l->lock);
+    return t.retry_ms;
+}
+
+void limiter_leave(limiter *l)
+{
+    pthread_mutex_lock(&l->lock);
+    if (l->queued)
+        l->queued--;
+    pthread_mutex_unlock(&l->lock);
 }
 
 uint64_t limiter_done(limiter *l, int64_t now, const rl_reply *rep, int probe)
@@ -129,45 +194,12 @@ int limiter_adapts(const limiter *l)
     return l->rl.adapt; /* set once, before any thread sees l */
 }
 
-void limiter_queue(limiter *l, int delta)
-{
-    pthread_mutex_lock(&l->lock);
-    if (delta > 0)
-        l->queued += (unsigned)delta;
-    else if (l->queued >= (unsigned)-delta)
-        l->queued -= (unsigned)-delta;
-    pthread_mutex_unlock(&l->lock);
-}
-
-void limiter_waited(limiter *l, int64_t ms)
-{
-    pthread_mutex_lock(&l->lock);
-    l->waits++;
-    l->wait_ms += ms;
-    pthread_mutex_unlock(&l->lock);
-}
-
-void limiter_gave_up(limiter *l)
-{
-    pthread_mutex_lock(&l->lock);
-    l->gave_up++;
-    pthread_mutex_unlock(&l->lock);
-}
-
 int64_t limiter_wait_estimate(limiter *l, int64_t now)
 {
     pthread_mutex_lock(&l->lock);
     int64_t w = ratelimit_wait_estimate(&l->rl, now, l->queued);
     pthread_mutex_unlock(&l->lock);
     return w;
-}
-
-int64_t limiter_min_time(limiter *l)
-{
-    pthread_mutex_lock(&l->lock);
-    int64_t ms = (int64_t)(2 * l->rl.latency_ms);
-    pthread_mutex_unlock(&l->lock);
-    return ms > 5 ? ms : 5;
 }
 
 const char *limiter_origin(const limiter *l)

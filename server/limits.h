@@ -26,24 +26,36 @@ void limits_free(limits *t);
  * table is full (such calls go unlimited). */
 limiter *limits_for(limits *t, const char *url, const char *const *credential, size_t ncred);
 
-/* ratelimit_acquire for one call; a refusal that a call's end may lift (no
- * slot, the first call's reply awaited, a pause) records `waker` (an
- * upstream thread's bit) to be returned by limiter_done. */
-int64_t limiter_acquire(limiter *l, int64_t now, double tokens, uint64_t waker, int *probe);
+/* A call joins the account's queue: 0. When the queue's wait would
+ * outlast its deadline it does not (counted as given up): that wait. */
+int64_t limiter_enqueue(limiter *l, int64_t now, int64_t deadline);
+
+/* What limiter_take tells besides its answer. */
+typedef struct limiter_turn {
+    int probe;        /* granted as a pause's probe: pass to limiter_done */
+    int64_t min_time; /* the least time left a queued call needs (this turn) */
+    int64_t retry_ms; /* RL_GIVE_UP: when the caller may try again */
+} limiter_turn;
+
+#define RL_GIVE_UP (-2) /* the call's deadline is too near for a slot: it left the queue */
+/* A queued call asks for a slot (one lock for all of it): 0 when granted
+ * (it leaves the queue; the caller must call limiter_done when it ends),
+ * RL_GIVE_UP, or ratelimit_acquire's wait. A wait that a call's end may
+ * lift (no slot, the first call's reply awaited, a pause) records `waker`
+ * (an upstream thread's bit) to be returned by limiter_done. */
+int64_t limiter_take(limiter *l, int64_t now, double tokens, uint64_t waker, int64_t queued_at,
+                     int64_t deadline, limiter_turn *t);
+/* A queued call leaves unserved because its deadline came: counted as
+ * given up; when the caller may try again. */
+int64_t limiter_give_up(limiter *l, int64_t now);
+/* A queued call leaves unserved (the server is stopping). */
+void limiter_leave(limiter *l);
 /* ratelimit_done; returns the waker bits of threads to wake (a slot is
  * free and they had calls waiting for one). */
 uint64_t limiter_done(limiter *l, int64_t now, const rl_reply *rep, int probe);
 int limiter_wants_headers(limiter *l);
 /* Whether the limiter learns from replies (not --rate-adapt off). */
 int limiter_adapts(const limiter *l);
-/* A call joins (+1) or leaves (-1) the queue; a call that waited adds its
- * wait; one given up on (no slot before its deadline) is counted. */
-void limiter_queue(limiter *l, int delta);
-void limiter_waited(limiter *l, int64_t ms);
-void limiter_gave_up(limiter *l);
-/* The least time left a call must have to be worth a slot: twice the
- * account's usual latency, at least 5 ms. */
-int64_t limiter_min_time(limiter *l);
 /* How long a call joining the queue now would wait. */
 int64_t limiter_wait_estimate(limiter *l, int64_t now);
 /* "http://host:port" (borrowed, lives as long as the table). */

@@ -400,10 +400,10 @@ static void start_attempt(loop *u, upcall *c)
     active_add(u, c);
 }
 
-/* Answers a call its account's limits leave no slot for before its deadline. */
+/* Answers a call its account's limits leave no slot for before its
+ * deadline (the limiter has counted it). */
 static void throttle(loop *u, upcall *c, int64_t wait_ms)
 {
-    limiter_gave_up(c->lim);
     c->retry_after_ms = wait_ms > 1000 ? wait_ms : 1000;
     snprintf(c->error, sizeof c->error,
              "the rate limits of %s left no slot before the rollout's deadline",
@@ -415,12 +415,11 @@ static void throttle(loop *u, upcall *c, int64_t wait_ms)
  * answers it at once when the wait would outlast its deadline. */
 static void hold(loop *u, upcall *c, int64_t now)
 {
-    int64_t est = limiter_wait_estimate(c->lim, now);
-    if (est > 0 && now + est >= c->deadline) {
+    int64_t est = limiter_enqueue(c->lim, now, c->deadline);
+    if (est > 0) {
         throttle(u, c, est);
         return;
     }
-    limiter_queue(c->lim, 1);
     c->held_at = now;
     c->next = NULL;
     if (u->held_tail)
@@ -436,37 +435,46 @@ static void hold(loop *u, upcall *c, int64_t now)
  * call ending wakes the thread). */
 static void start_held(loop *u, int64_t now, int64_t *next_due)
 {
-    limiter *refused[8];
+    /* the accounts that refused a call this turn: their later calls wait
+     * too (oldest first), and only their deadlines are looked at */
+    struct {
+        limiter *lim;
+        int64_t min_time;
+    } refused[8];
     size_t nrefused = 0;
     upcall **p = &u->held, *last = NULL;
     while (*p) {
         upcall *c = *p;
-        /* a slot this late could not be used: the call would meet its deadline */
-        if (now + limiter_min_time(c->lim) >= c->deadline) {
+        size_t k = 0;
+        while (k < nrefused && refused[k].lim != c->lim)
+            k++;
+        int64_t w;
+        limiter_turn t = {0};
+        if (k < nrefused) {
+            /* a slot this late could not be used: the call would meet its deadline */
+            w = now + refused[k].min_time >= c->deadline ? RL_GIVE_UP : RL_WAIT_SLOT;
+            if (w == RL_GIVE_UP)
+                t.retry_ms = limiter_give_up(c->lim, now);
+        } else {
+            w = limiter_take(c->lim, now, c->tokens, u->bit, c->held_at, c->deadline, &t);
+        }
+        if (w == 0 || w == RL_GIVE_UP) {
             *p = c->next;
-            limiter_queue(c->lim, -1);
-            throttle(u, c, limiter_wait_estimate(c->lim, now));
+            if (w == RL_GIVE_UP) {
+                throttle(u, c, t.retry_ms);
+            } else {
+                c->granted = 1;
+                c->probe = t.probe;
+                start_attempt(u, c);
+            }
             continue;
         }
-        int skip = 0;
-        for (size_t k = 0; k < nrefused && !skip; k++)
-            skip = refused[k] == c->lim;
-        if (!skip) {
-            int64_t w = limiter_acquire(c->lim, now, c->tokens, u->bit, &c->probe);
-            if (w == 0) {
-                *p = c->next;
-                limiter_queue(c->lim, -1);
-                if (now > c->held_at)
-                    limiter_waited(c->lim, now - c->held_at);
-                c->granted = 1;
-                start_attempt(u, c);
-                continue;
-            }
-            if (nrefused < B77_ARRAY_LEN(refused))
-                refused[nrefused++] = c->lim;
-            if (w > 0 && now + w < *next_due)
-                *next_due = now + w;
+        if (k == nrefused && nrefused < B77_ARRAY_LEN(refused)) {
+            refused[nrefused].lim = c->lim;
+            refused[nrefused++].min_time = t.min_time;
         }
+        if (w > 0 && now + w < *next_due)
+            *next_due = now + w;
         if (c->deadline < *next_due)
             *next_due = c->deadline;
         last = c;
@@ -598,7 +606,7 @@ static void abort_everything(loop *u)
     while (u->held) {
         upcall *c = u->held;
         u->held = c->next;
-        limiter_queue(c->lim, -1);
+        limiter_leave(c->lim);
         snprintf(c->error, sizeof c->error, "the server is shutting down");
         finish(u, c, UPCALL_ABORTED);
     }
