@@ -42,35 +42,31 @@ struct cache {
 
 cache_key cache_key_for(const char *url, const char *body, size_t body_len)
 {
-    /* The URL without its cid= parameters: a correlation id names the run,
-     * not the question. */
-    buf u = {0};
+    /* The URL without its cid= parameters (a correlation id names the run,
+     * not the question), its length, then the body, in one buffer. */
+    buf all = {0};
+    size_t ulen = strlen(url);
+    buf_reserve(&all, ulen + 24 + body_len);
     const char *q = strchr(url, '?');
-    buf_append(&u, url, q ? (size_t)(q - url) : strlen(url));
+    buf_append(&all, url, q ? (size_t)(q - url) : ulen);
     if (q) {
         int first = 1;
         for (const char *p = q + 1; *p;) {
             size_t n = strcspn(p, "&");
             if (!(n >= 4 && memcmp(p, "cid=", 4) == 0)) {
-                buf_putc(&u, first ? '?' : '&');
-                buf_append(&u, p, n);
+                buf_putc(&all, first ? '?' : '&');
+                buf_append(&all, p, n);
                 first = 0;
             }
             p += n + (p[n] == '&');
         }
     }
-    /* the URL's length first: no URL and body can read as another pair */
-    char head[32];
-    int hn = snprintf(head, sizeof head, "%zu:", u.len);
-    buf all = {0};
-    buf_reserve(&all, (size_t)hn + u.len + body_len);
-    buf_append(&all, head, (size_t)hn);
-    buf_append(&all, u.data, u.len);
+    /* the URL's length after it: no URL and body can read as another pair */
+    buf_printf(&all, "\n%zu:", all.len);
     buf_append(&all, body, body_len);
     cache_key k;
     digest_sha256(all.data, all.len, k.d);
     buf_free(&all);
-    buf_free(&u);
     return k;
 }
 

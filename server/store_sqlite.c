@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -284,21 +283,21 @@ static void set_aside_foreign(const char *path)
         fclose(f);
         return;
     }
-    struct stat sb;
-    size_t records = 0;
-    if (fstat(fileno(f), &sb) == 0 && sb.st_size > 0 && (uint64_t)sb.st_size < (1ull << 32)) {
-        unsigned char *all = malloc((size_t)sb.st_size);
-        rewind(f);
-        if (all && fread(all, 1, (size_t)sb.st_size, f) == (size_t)sb.st_size)
-            records = count_old_records(all, (size_t)sb.st_size);
-        free(all);
-    }
+    /* the records of its first 16 MiB, for the warning */
+    size_t records = 0, cap = 16u << 20;
+    unsigned char *start = malloc(cap);
+    rewind(f);
+    size_t n = start ? fread(start, 1, cap, f) : 0;
+    int more = n == cap; /* records past the first 16 MiB go uncounted */
+    if (n)
+        records = count_old_records(start, n);
+    free(start);
     fclose(f);
     char *aside = set_aside(path, records ? "old-format" : "not-sqlite");
     if (records)
-        log_warn("reply cache: %s is a cache file of the old format (%zu replies, keyed by the "
+        log_warn("reply cache: %s is a cache file of the old format (%zu%s replies, keyed by the "
                  "old hash, which no request finds now): moved to %s; a new SQLite store starts "
-                 "in its place", path, records, aside ? aside : "(could not move it)");
+                 "in its place", path, records, more ? " or more" : "", aside ? aside : "(could not move it)");
     else
         log_warn("reply cache: %s is neither SQLite nor an old cache file: moved to %s; a new "
                  "store starts in its place", path, aside ? aside : "(could not move it)");
