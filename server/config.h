@@ -37,6 +37,8 @@ typedef struct server_config {
     size_t cache_bytes;        /* reply cache bound */
     const char *cache_store;   /* "memory", "sqlite:PATH", or NULL (memory) */
     int cache_stats;           /* print the store's figures and exit */
+    long rollout_retention_s;  /* POST /rollouts results kept this long for replay */
+    size_t rollout_bytes;      /* ...within this much memory */
 } server_config;
 
 /* Fills cfg from argv and the environment. Returns 0 to run, 1 when the

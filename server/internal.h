@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 
@@ -25,6 +26,7 @@
 #include "llmurl.h"
 #include "metrics.h"
 #include "rollout.h"
+#include "rollouts.h"
 #include "server.h"
 #include "upstream.h"
 
@@ -52,6 +54,8 @@ typedef struct worker {
     int quiesced; /* no longer accepting; private to its thread */
     auth_lines memo[AUTH_MEMO]; /* private to its thread */
     size_t nmemo;
+    pthread_mutex_t ready_mu; /* guards ready: any thread may wake a job */
+    struct request *ready;    /* jobs whose calls came back, run in serve */
 } worker;
 
 struct server {
@@ -68,6 +72,7 @@ struct server {
     cache *cache; /* NULL when --cache off */
     adapt_memo *adapt; /* what each LLM server accepts (shared; its own lock); NULL: --strict-params */
     limits *limits; /* each LLM account's rate limits (shared; own locks); NULL: none */
+    rollouts *rollouts; /* POST /rollouts by rollout_id (shared; own lock) */
     atomic_uint inflight; /* admitted rollouts not yet answered */
     atomic_int stopping;
 };
@@ -82,9 +87,15 @@ enum route {
     ROUTE_ROLLOUT,
     ROUTE_DONE,
     ROUTE_METRICS,
+    ROUTE_ROLLOUTS,
+    ROUTE_ROLLOUT_ITEM, /* /rollouts/{id}[/state|/events|/stream|/terminate] */
+    ROUTE_PROGRAM,
+    ROUTE_METADATA,
+    ROUTE_VALIDATE,
 };
 
-enum state { ST_NEW, ST_BODY, ST_PARKED, ST_ANSWERED };
+/* ST_WAITING: a POST /rollouts connection parked on its registry entry. */
+enum state { ST_NEW, ST_BODY, ST_PARKED, ST_WAITING, ST_ANSWERED };
 
 struct request {
     server *srv;
@@ -111,6 +122,17 @@ struct request {
     int leader; /* other identical requests wait for this one's call... */
     int shared; /* ...and have been handed its result */
     int adapted; /* resent once in a form the LLM server accepts */
+
+    /* POST /rollouts (rollouts_handler.c). A job is a request with conn
+     * NULL: its reply goes to entry. */
+    ro_entry *entry;         /* a job's registry entry (a reference) */
+    struct request *ready_next; /* on its worker's ready list */
+    ro_waiter waiter;        /* a connection waiting on an entry */
+    int woken;               /* ...and woken */
+    int replay;              /* ...for another request's result */
+    ro_entry *sse_entry;     /* an event stream's entry (a reference) */
+    unsigned sse_cursor;     /* the last event sent */
+    char rollout_id[CONTRACT_ROLLOUT_ID_MAX + 1]; /* for the log */
 };
 
 /* ---- respond.c: the one reply path ---------------------------------------- */
@@ -129,6 +151,9 @@ json_t *detail(const char *fmt, ...) B77_PRINTF(1, 2);
 enum MHD_Result reply_unauthorized(struct request *rq);
 enum MHD_Result reply_no_key(struct request *rq);
 enum MHD_Result reply_too_large(struct request *rq);
+/* Queues a prepared response (a stream, say) with this content type. */
+enum MHD_Result reply_response(struct request *rq, unsigned status, struct MHD_Response *resp,
+                               const char *content_type);
 
 /* ---- routes.c: health, info, task_info, metrics --------------------------- */
 
@@ -136,6 +161,7 @@ enum MHD_Result handle_health(struct request *rq, int rollout_variant);
 enum MHD_Result handle_info(struct request *rq);
 enum MHD_Result handle_task_info(struct request *rq);
 enum MHD_Result handle_metrics(struct request *rq);
+/* /info and /metadata are one document. */
 
 /* ---- llm_headers.c: the headers of an LLM call ---------------------------- */
 
@@ -159,5 +185,33 @@ int memo_bits(void *arg, const char *call_url, const char *model);
 /* The leader of a shared call hands its result to the requests waiting for
  * it; also when it ends some other way (nobody may wait forever). */
 void share_with_waiters(struct request *rq);
+/* The body as JSON (duplicate keys refused; an integer beyond int64 read
+ * as a real, so that the field's own check names it). NULL: answered 400. */
+json_t *read_json_body(struct request *rq, enum MHD_Result *answered_with);
+
+/* ---- server.c: a request's end ---------------------------------------------- */
+
+/* Frees rq and what it holds (an ended connection's, or a job's end). */
+void request_release(struct request *rq);
+/* The route rq was matched to. */
+enum route route_of(const struct request *rq);
+
+/* ---- rollouts_handler.c: POST /rollouts and the routes of the newest contract */
+
+/* A parked request goes on: its connection resumes, or a job is queued on
+ * its worker's ready list. Thread-safe. */
+void request_resume(struct request *rq);
+void request_suspend(struct request *rq);
+/* A job's reply (its vreply_text): the entry's result. text owned. */
+void job_deliver(struct request *job, unsigned status, char *text);
+/* Runs w's jobs whose calls came back (w's thread). */
+void run_ready_jobs(worker *w);
+/* POST /rollouts (body stolen: the parsed request). */
+enum MHD_Result start_rollouts(struct request *rq, json_t *body);
+/* A waiting POST /rollouts connection, woken: answer its result. */
+enum MHD_Result finish_waiting(struct request *rq);
+enum MHD_Result handle_rollout_item(struct request *rq);
+enum MHD_Result handle_program(struct request *rq);
+enum MHD_Result handle_validate_candidate(struct request *rq);
 
 #endif

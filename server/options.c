@@ -74,6 +74,10 @@ static void usage(FILE *out)
         "                         replies evicted past --cache-bytes)\n"
         "  --cache-file PATH      the same as --cache-store sqlite:PATH\n"
         "  --cache-stats          print the store's entries, bytes and hit rate, and exit\n"
+        "  --rollout-retention S  keep POST /rollouts results S seconds for replay by\n"
+        "                         rollout_id (default 3600; in the cache's store too, when\n"
+        "                         there is one, so that replays survive a restart)\n"
+        "  --rollout-bytes N      ...within N bytes of memory (default 67108864)\n"
         "  -h, --help             show this help\n"
         "\n"
         "Environment:\n"
@@ -124,7 +128,7 @@ int options_parse(server_config *cfg, int argc, char **argv)
         O_HOST = 256, O_PORT, O_DATA, O_SPLIT, O_INFLIGHT, O_CONNS, O_THREADS, O_BODY, O_URL,
         O_MODEL, O_MAXTIME, O_UPTIMEOUT, O_CONNTIMEOUT, O_RETRIES, O_SHORT, O_STRICT, O_TOOLCHOICE,
         O_IDLE, O_GRACE, O_LOG, O_ANYCOUNT, O_CACHE, O_CACHE_BYTES, O_CACHE_FILE, O_UPIDLE,
-        O_RPM, O_TPM, O_RATE_ADAPT, O_CACHE_STORE, O_CACHE_STATS,
+        O_RPM, O_TPM, O_RATE_ADAPT, O_CACHE_STORE, O_CACHE_STATS, O_RETENTION, O_RBYTES,
     };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST},
@@ -157,6 +161,8 @@ int options_parse(server_config *cfg, int argc, char **argv)
         {"cache-file", required_argument, 0, O_CACHE_FILE},
         {"cache-store", required_argument, 0, O_CACHE_STORE},
         {"cache-stats", no_argument, 0, O_CACHE_STATS},
+        {"rollout-retention", required_argument, 0, O_RETENTION},
+        {"rollout-bytes", required_argument, 0, O_RBYTES},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -173,6 +179,8 @@ int options_parse(server_config *cfg, int argc, char **argv)
         .connect_timeout_ms = 10000,
         .call_timeout_ms = 120000,
         .max_retries = 3,
+        .rollout_retention_s = 3600,
+        .rollout_bytes = 64u << 20,
         .upstream_idle_s = 120, /* libcurl reuses none idle over 118 s anyway */
         .idle_timeout_s = 60,
         .grace_s = 30,
@@ -319,6 +327,14 @@ int options_parse(server_config *cfg, int argc, char **argv)
             cfg->cache_store = optarg;
             break;
         case O_CACHE_STATS: cfg->cache_stats = 1; break;
+        case O_RETENTION:
+            if (parse_long("--rollout-retention", optarg, 0, 365L * 86400, &v)) return -1;
+            cfg->rollout_retention_s = v;
+            break;
+        case O_RBYTES:
+            if (parse_long("--rollout-bytes", optarg, 0, 1L << 40, &v)) return -1;
+            cfg->rollout_bytes = (size_t)v;
+            break;
         case 'h': usage(stdout); return 1;
         default:
             fprintf(stderr, "Try 'task-app --help'.\n");

@@ -30,6 +30,12 @@ void answered(struct request *rq, unsigned status)
  * extra header pairs (name, value, ..., NULL). */
 static enum MHD_Result vreply_text(struct request *rq, unsigned status, char *text, va_list ap)
 {
+    if (!rq->conn) { /* a job of POST /rollouts: the reply is its result */
+        rq->status = (int)status;
+        rq->state = ST_ANSWERED;
+        job_deliver(rq, status, text);
+        return MHD_YES;
+    }
     size_t len = text ? strlen(text) : 0;
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         len, text ? text : (char *)"", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
@@ -127,4 +133,18 @@ enum MHD_Result reply_too_large(struct request *rq)
                  detail("request body larger than the %zu-byte limit (--max-body)",
                         rq->srv->cfg->max_body),
                  NULL);
+}
+
+enum MHD_Result reply_response(struct request *rq, unsigned status, struct MHD_Response *resp,
+                               const char *content_type)
+{
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    enum MHD_Result r = MHD_queue_response(rq->conn, status, resp);
+    MHD_destroy_response(resp);
+    answered(rq, status);
+    return r;
 }

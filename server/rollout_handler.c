@@ -16,8 +16,7 @@
 
 static void on_upcall_done(upcall *call)
 {
-    struct request *rq = call->arg;
-    MHD_resume_connection(rq->conn);
+    request_resume(call->arg);
 }
 
 /* rollout_defaults.adapt_for: the server's memo. */
@@ -69,16 +68,13 @@ static int adapt_and_resend(struct request *rq)
     c->body_len = rq->ro.upstream_body_len;
     buf_reset(&c->reply);
     c->error[0] = '\0';
-    MHD_suspend_connection(rq->conn);
+    request_suspend(rq);
     upstream_submit(s->up, c);
     return 1;
 }
 
-enum MHD_Result start_rollout(struct request *rq)
+json_t *read_json_body(struct request *rq, enum MHD_Result *answered_with)
 {
-    server *s = rq->srv;
-    if (rq->too_large)
-        return reply_too_large(rq);
     jr_error jerr;
     const char *text = rq->body.data ? rq->body.data : "";
     json_t *body = jr_parse(text, rq->body.len, JR_REJECT_DUPLICATES, &jerr);
@@ -86,15 +82,42 @@ enum MHD_Result start_rollout(struct request *rq)
         /* An integer beyond int64 (a seed, say): read integers as reals so the
          * field's own check can answer 422 naming it. */
         body = jr_parse(text, rq->body.len, JR_REJECT_DUPLICATES | JR_INT_AS_REAL, &jerr);
-    if (!body)
-        return reply(rq, MHD_HTTP_BAD_REQUEST,
-                     detail("invalid JSON body: %s (line %d, column %d, byte %zu)", jerr.text,
-                            jerr.line, jerr.column, jerr.position),
-                     NULL);
+    if (!body) {
+        *answered_with = reply(rq, MHD_HTTP_BAD_REQUEST,
+                               detail("invalid JSON body: %s (line %d, column %d, byte %zu)",
+                                      jerr.text, jerr.line, jerr.column, jerr.position),
+                               NULL);
+        return NULL;
+    }
     if (!json_is_object(body)) {
         json_decref(body);
-        return reply(rq, MHD_HTTP_BAD_REQUEST, detail("the JSON body must be an object"), NULL);
+        *answered_with =
+            reply(rq, MHD_HTTP_BAD_REQUEST, detail("the JSON body must be an object"), NULL);
+        return NULL;
     }
+    return body;
+}
+
+/* A request of the newest contract sent to POST /rollout (the reference
+ * makes /rollout an alias of /rollouts): it names a rollout_id, a
+ * candidate, or a submission mode, which no earlier generation sends. */
+static int newest_contract(const json_t *body)
+{
+    return json_object_get(body, "rollout_id") || json_object_get(body, "candidate") ||
+           json_object_get(body, "candidate_overlay") || json_object_get(body, "submission_mode");
+}
+
+enum MHD_Result start_rollout(struct request *rq)
+{
+    server *s = rq->srv;
+    if (rq->too_large)
+        return reply_too_large(rq);
+    enum MHD_Result answered_with;
+    json_t *body = read_json_body(rq, &answered_with);
+    if (!body)
+        return answered_with;
+    if (rq->conn && (route_of(rq) == ROUTE_ROLLOUTS || newest_contract(body)))
+        return start_rollouts(rq, body);
     verr e = {0};
     int rc = rollout_prepare(body, s->ds, &s->defaults, &rq->ro, &e);
     json_decref(body);
@@ -141,7 +164,7 @@ enum MHD_Result start_rollout(struct request *rq)
         }
     }
     /* Suspend first: the call may finish (and resume) before we return. */
-    MHD_suspend_connection(rq->conn);
+    request_suspend(rq);
     if (cached) {
         if (cache_join(s->cache, rq->ckey, rq)) {
             /* The same call is already running: wait for its reply. */
@@ -175,7 +198,7 @@ void share_with_waiters(struct request *rq)
         buf_append(&w->call.reply, rq->call.reply.data ? rq->call.reply.data : "", rq->call.reply.len);
         w->call.attempts = 0;
         w->call.started = w->call.finished = now_ms();
-        MHD_resume_connection(w->conn);
+        request_resume(w);
     }
     free(waiters);
     /* Waiters on other HTTP threads: libmicrohttpd signals nothing to a

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract.h"
 #include "params.h"
 #include "taskinfo.h"
 #include "verr.h"
@@ -20,6 +21,7 @@ enum MHD_Result handle_health(struct request *rq, int rollout_variant)
     if (!ok)
         json_object_set_new(body, "detail", json_string("ENVIRONMENT_API_KEY is not configured"));
     json_object_set_new(body, "inflight", json_integer((json_int_t)atomic_load(&s->inflight)));
+    json_object_set_new(body, "contract_version", json_string(CONTRACT_VERSION));
     if (s->cache) /* a store in trouble costs misses, not health */
         json_object_set_new(body, "cache_store", cache_store_json(s->cache, 0));
     return reply(rq, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body, NULL);
@@ -110,6 +112,47 @@ enum MHD_Result handle_task_info(struct request *rq)
     return reply(rq, MHD_HTTP_OK, body, NULL);
 }
 
+/* What /info and /metadata say of the contracts this server speaks: the
+ * reference's metadata payload (runtime, capabilities, metadata with the
+ * GEPA optimizer routes) beside the older fields. */
+static void add_contract_info(json_t *info, server *s)
+{
+    rollouts_stats st = rollouts_get_stats(s->rollouts);
+    json_object_set_new(info, "contract_version", json_string(CONTRACT_VERSION));
+    json_object_set_new(
+        info, "contract_versions",
+        json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s},{s:s,s:s,s:s}]", "name", "synth-containers",
+                  "version", CONTRACT_VERSION, "routes",
+                  "POST /rollouts, GET /rollouts/{id}[/state|/events|/stream], POST "
+                  "/rollouts/{id}/terminate, GET /program, GET /metadata, POST /validate-candidate",
+                  "name", "synth-ai container", "version", "sdk/container/_impl/contracts.py",
+                  "routes", "POST /rollout (trace_correlation_id; reward_info.outcome_reward)",
+                  "name", "synth-ai task app", "version", "sdk/task/contracts.py", "routes",
+                  "POST /rollout, GET /task_info, GET /info, GET /health"));
+    json_object_set_new(info, "runtime",
+                        json_pack("{s:s,s:s,s:s}", "runtime_id", "banking77", "name",
+                                  "Banking77 intent classification", "description",
+                                  "one-step environment: a bank customer's query, one LLM call, "
+                                  "reward 1.0 for the right intent of 77"));
+    json_object_set_new(
+        info, "capabilities",
+        json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:s,s:s,s:[s,s],s:s}", "async_rollouts", 1,
+                  "idempotent_rollout_ids", 1, "terminate_support", 1, "pause_support", 0,
+                  "resume_support", 0, "checkpoint_support", 0, "resume_semantics", "unsupported",
+                  "checkpoint_semantics", "none", "submission_modes", "sync", "async",
+                  "event_transports", "sse, poll"));
+    json_object_set_new(
+        info, "metadata",
+        json_pack("{s:{s:{s:s,s:s,s:s}},s:s}", "optimizer_contracts", "gepa", "program_route",
+                  "/program", "rollout_route", "/rollouts", "validate_route", "/validate-candidate",
+                  "reward_source", "environment"));
+    json_object_set_new(info, "rollouts",
+                        json_pack("{s:I,s:I,s:I,s:I}", "pending", (json_int_t)st.pending, "kept",
+                                  (json_int_t)st.kept, "retention_s",
+                                  (json_int_t)s->cfg->rollout_retention_s, "max_bytes",
+                                  (json_int_t)s->cfg->rollout_bytes));
+}
+
 enum MHD_Result handle_info(struct request *rq)
 {
     server *s = rq->srv;
@@ -119,6 +162,7 @@ enum MHD_Result handle_info(struct request *rq)
     if (s->cache)
         json_object_set_new(info, "cache_store", cache_store_json(s->cache, 1));
     json_object_set_new(info, "strict_params", json_boolean(!s->adapt));
+    add_contract_info(info, s);
     return reply(rq, MHD_HTTP_OK, info, NULL);
 }
 
@@ -136,6 +180,7 @@ enum MHD_Result handle_metrics(struct request *rq)
                        counts[i]);
     }
     limits_metrics(rq->srv->limits, &text);
+    rollouts_metrics(rq->srv->rollouts, &text);
     if (rq->srv->cache)
         cache_metrics(rq->srv->cache, &text);
     struct MHD_Response *resp = MHD_create_response_from_buffer(text.len, text.data, MHD_RESPMEM_MUST_FREE);

@@ -33,20 +33,33 @@ static const struct {
     enum route route;
     const char *allow; /* the methods, as sent in Allow */
     int open;          /* no key needed */
+    int body;          /* its body is read (else discarded) */
 } routes[] = {
-    {"/", ROUTE_ROOT, "GET, HEAD", 1},
-    {"/health", ROUTE_HEALTH, "GET, HEAD", 1},
-    {"/health/rollout", ROUTE_HEALTH_ROLLOUT, "GET, HEAD", 1},
-    {"/info", ROUTE_INFO, "GET, HEAD", 0},
-    {"/task_info", ROUTE_TASK_INFO, "GET, HEAD", 0},
-    {"/rollout", ROUTE_ROLLOUT, "POST, OPTIONS", 0},
-    {"/done", ROUTE_DONE, "POST", 0},
-    {"/metrics", ROUTE_METRICS, "GET, HEAD", 0},
+    {"/", ROUTE_ROOT, "GET, HEAD", 1, 0},
+    {"/health", ROUTE_HEALTH, "GET, HEAD", 1, 0},
+    {"/health/rollout", ROUTE_HEALTH_ROLLOUT, "GET, HEAD", 1, 0},
+    {"/info", ROUTE_INFO, "GET, HEAD", 0, 0},
+    {"/task_info", ROUTE_TASK_INFO, "GET, HEAD", 0, 0},
+    {"/rollout", ROUTE_ROLLOUT, "POST, OPTIONS", 0, 1},
+    {"/done", ROUTE_DONE, "POST", 0, 0},
+    {"/metrics", ROUTE_METRICS, "GET, HEAD", 0, 0},
+    {"/rollouts", ROUTE_ROLLOUTS, "POST, OPTIONS", 0, 1},
+    {"/rollouts/", ROUTE_ROLLOUT_ITEM, "GET, HEAD, POST", 0, 1}, /* a prefix */
+    {"/program", ROUTE_PROGRAM, "GET, HEAD", 0, 0},
+    {"/metadata", ROUTE_METADATA, "GET, HEAD", 0, 0},
+    {"/validate-candidate", ROUTE_VALIDATE, "POST", 0, 1},
 };
 
 /* Metric labels: index 0 is "other" (unknown paths), then routes[] in order. */
-static const char *const route_labels[] = {"other", "/", "/health", "/health/rollout", "/info",
-                                           "/task_info", "/rollout", "/done", "/metrics"};
+static const char *const route_labels[] = {
+    "other",     "/",          "/health",   "/health/rollout", "/info",
+    "/task_info", "/rollout",  "/done",     "/metrics",        "/rollouts",
+    "/rollouts/{id}", "/program", "/metadata", "/validate-candidate"};
+
+enum route route_of(const struct request *rq)
+{
+    return rq->routed ? routes[rq->route].route : ROUTE_NONE;
+}
 
 /* ---- MHD callbacks ------------------------------------------------------ */
 
@@ -68,11 +81,15 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
 
 static int find_route(const char *path, size_t *index)
 {
-    for (size_t i = 0; i < B77_ARRAY_LEN(routes); i++)
-        if (strcmp(path, routes[i].path) == 0) {
+    for (size_t i = 0; i < B77_ARRAY_LEN(routes); i++) {
+        size_t n = strlen(routes[i].path);
+        int prefix = n > 1 && routes[i].path[n - 1] == '/';
+        if (prefix ? strncmp(path, routes[i].path, n) == 0 && path[n]
+                   : strcmp(path, routes[i].path) == 0) {
             *index = i;
             return 1;
         }
+    }
     return 0;
 }
 
@@ -121,9 +138,18 @@ static enum MHD_Result dispatch(struct request *rq)
     case ROUTE_METRICS:
         return handle_metrics(rq);
     case ROUTE_ROLLOUT:
+    case ROUTE_ROLLOUTS:
         if (strcmp(rq->method, "OPTIONS") == 0)
             return reply(rq, MHD_HTTP_NO_CONTENT, NULL, MHD_HTTP_HEADER_ALLOW, "POST, OPTIONS", NULL);
         return start_rollout(rq);
+    case ROUTE_ROLLOUT_ITEM:
+        return handle_rollout_item(rq);
+    case ROUTE_PROGRAM:
+        return handle_program(rq);
+    case ROUTE_METADATA:
+        return handle_info(rq);
+    case ROUTE_VALIDATE:
+        return handle_validate_candidate(rq);
     case ROUTE_NONE:
         break;
     }
@@ -155,7 +181,7 @@ static enum MHD_Result on_first_call(struct request *rq)
         if (!rq->key)
             return reply_unauthorized(rq);
     }
-    if (routes[ri].route == ROUTE_ROLLOUT) {
+    if (routes[ri].body) {
         const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->cfg->max_body)
@@ -188,8 +214,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     switch (rq->state) {
     case ST_BODY:
         if (*upload_data_size) {
-            /* Only rollouts read their body; other routes discard theirs. */
-            if (routes[rq->route].route == ROUTE_ROLLOUT) {
+            /* Only the routes that need one read their body; others discard it. */
+            if (routes[rq->route].body) {
                 if (!rq->too_large && rq->body.len + *upload_data_size <= s->cfg->max_body) {
                     if (!rq->body.cap)
                         buf_reserve(&rq->body, body_size_hint(rq, *upload_data_size));
@@ -204,6 +230,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return dispatch(rq);
     case ST_PARKED:
         return finish_rollout(rq);
+    case ST_WAITING:
+        if (rq->woken)
+            return finish_waiting(rq);
+        return MHD_YES;
     case ST_NEW:
     case ST_ANSWERED:
         break;
@@ -217,13 +247,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)conn;
-    server *s = cls;
+    (void)cls;
     struct request *rq = *con_cls;
     if (!rq)
         return;
     *con_cls = NULL;
     int64_t ms = now_ms() - rq->start;
-    const char *run_id = rq->ro.run_id ? rq->ro.run_id : "-";
+    const char *run_id = rq->ro.run_id ? rq->ro.run_id : rq->rollout_id[0] ? rq->rollout_id : "-";
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         log_info("%s %s %d %lldms run_id=%s", rq->method, rq->path, rq->status, (long long)ms,
                  run_id);
@@ -232,10 +262,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                  rq->path, rq->status, (long long)ms, run_id, (int)toe);
     if (!rq->recorded) /* ended before an answer */
         count_request(rq);
+    request_release(rq);
+}
+
+void request_release(struct request *rq)
+{
+    server *s = rq->srv;
     if (rq->leader) /* however this request ended, nobody may wait on it forever */
         share_with_waiters(rq);
     if (rq->counted)
         atomic_fetch_sub(&s->inflight, 1);
+    if (rq->waiter.entry)
+        rollouts_unwait(s->rollouts, &rq->waiter);
+    free(rq->waiter.text);
+    if (rq->sse_entry)
+        rollouts_release(s->rollouts, rq->sse_entry);
     llm_headers_release(rq);
     upcall_reset(&rq->call);
     rollout_free(&rq->ro);
@@ -267,6 +308,7 @@ static void serve(void *arg)
             close(fd); /* this daemon's listening socket */
         w->quiesced = 1;
     }
+    run_ready_jobs(w);
     MHD_run(w->daemon);
 }
 
@@ -325,8 +367,10 @@ static void server_free(server *s)
         if (w->daemon)
             MHD_stop_daemon(w->daemon);
         llm_headers_free(w);
+        pthread_mutex_destroy(&w->ready_mu);
     }
     free(s->workers);
+    rollouts_free(s->rollouts);
     metrics_free(s->metrics);
     cache_free(s->cache);
     adapt_memo_free(s->adapt);
@@ -397,8 +441,10 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
     s->limits = limits_new(cfg->llm_rpm, cfg->llm_tpm, cfg->rate_adapt, cfg->max_inflight);
     s->nworkers = cfg->threads ? cfg->threads : 1;
     s->workers = xcalloc(s->nworkers, sizeof *s->workers);
-    for (size_t i = 0; i < s->nworkers; i++)
+    for (size_t i = 0; i < s->nworkers; i++) {
         s->workers[i].srv = s;
+        pthread_mutex_init(&s->workers[i].ready_mu, NULL);
+    }
     if (cfg->cache_mode) {
         char err[300];
         s->cache = cache_new(cfg->cache_bytes, cfg->cache_store, err, sizeof err);
@@ -408,6 +454,9 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
             return NULL;
         }
     }
+
+    s->rollouts = rollouts_new((int64_t)cfg->rollout_retention_s * 1000, cfg->rollout_bytes,
+                               s->cache);
 
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};

@@ -77,6 +77,7 @@ struct loop {
     pthread_t thread;
     int started; /* the thread runs */
     atomic_int stop, abort; /* set by other threads, then the eventfd written */
+    atomic_int cancels;     /* some call was marked cancelled: look for it */
     int epfd, evfd;  /* epoll set of libcurl's sockets; eventfd to wake the thread */
 
     /* Private to the upstream thread from here on. */
@@ -398,6 +399,8 @@ static void start_attempt(loop *u, upcall *c)
     c->attempt_at = now;
     c->shard = sh;
     active_add(u, c);
+    if (c->on_attempt)
+        c->on_attempt(c);
 }
 
 /* Answers a call its account's limits leave no slot for before its
@@ -613,6 +616,47 @@ static void abort_everything(loop *u)
     u->held_tail = NULL;
 }
 
+/* Finishes the calls upstream_cancel marked, wherever they wait. */
+static void cancel_marked(loop *u)
+{
+    for (upcall *c = u->active, *next; c; c = next) {
+        next = c->next;
+        if (atomic_load(&c->cancel)) {
+            active_remove(u, c);
+            curl_multi_remove_handle(c->shard->multi, c->easy);
+            snprintf(c->error, sizeof c->error, "terminated");
+            finish(u, c, UPCALL_ABORTED);
+        }
+    }
+    for (upcall **p = &u->waiting; *p;) {
+        upcall *c = *p;
+        if (atomic_load(&c->cancel)) {
+            *p = c->next;
+            snprintf(c->error, sizeof c->error, "terminated");
+            finish(u, c, UPCALL_ABORTED);
+        } else {
+            p = &c->next;
+        }
+    }
+    upcall *prev = NULL;
+    for (upcall *c = u->held, *next; c; c = next) {
+        next = c->next;
+        if (atomic_load(&c->cancel)) {
+            if (prev)
+                prev->next = next;
+            else
+                u->held = next;
+            if (u->held_tail == c)
+                u->held_tail = prev;
+            limiter_leave(c->lim);
+            snprintf(c->error, sizeof c->error, "terminated");
+            finish(u, c, UPCALL_ABORTED);
+        } else {
+            prev = c;
+        }
+    }
+}
+
 /* CURLMOPT_SOCKETFUNCTION: keeps the epoll set what libcurl wants watched. */
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
 {
@@ -730,6 +774,8 @@ static void *run(void *arg)
         }
         if (abort_all)
             abort_everything(u);
+        if (atomic_exchange(&u->cancels, 0))
+            cancel_marked(u);
 
         int64_t now = now_ms(), next_due = now + POLL_MAX_MS;
         for (upcall **p = &u->waiting; *p;) {
@@ -938,6 +984,8 @@ void upstream_submit(upstream *up, upcall *call)
     call->easy = NULL;
     call->next = u->queue; /* started after the turn, before the thread waits */
     u->queue = call;
+    if (atomic_load(&call->cancel)) /* terminated before it was (re)submitted */
+        atomic_store(&u->cancels, 1);
 }
 
 void upstream_kick(upstream *up)
@@ -946,6 +994,15 @@ void upstream_kick(upstream *up)
         return;
     for (size_t i = 0; i < up->nloops; i++)
         wake(&up->loops[i]);
+}
+
+void upstream_cancel(upstream *up, upcall *call)
+{
+    atomic_store(&call->cancel, 1);
+    for (size_t i = 0; i < up->nloops; i++) {
+        atomic_store(&up->loops[i].cancels, 1);
+        wake(&up->loops[i]);
+    }
 }
 
 void upstream_abort_all(upstream *up)

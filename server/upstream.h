@@ -16,6 +16,7 @@
 #define B77_UPSTREAM_H
 
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "limits.h"
@@ -61,6 +62,10 @@ struct upcall {
     void *arg;
     limiter *lim;     /* the LLM account's limits (limits.h); NULL: none */
     double tokens;    /* the call's size in tokens, as providers count it */
+    /* Called on the upstream thread as each attempt starts (attempts is
+     * its number); NULL: none. Must be quick. */
+    void (*on_attempt)(upcall *call);
+    atomic_int cancel; /* set by upstream_cancel (any thread) */
 
     /* Results, valid in done() and after. */
     enum upcall_result result;
@@ -98,6 +103,11 @@ int upstream_start(upstream *u);
 void upstream_submit(upstream *u, upcall *call);
 /* Has every thread's host served soon. Thread-safe; accepts NULL. */
 void upstream_kick(upstream *u);
+/* Finishes call soon with UPCALL_ABORTED ("terminated"), wherever it is
+ * (in a multi handle, between attempts, waiting for a slot); a call that
+ * has already finished is not touched. Thread-safe, but the caller must
+ * know call is still alive (not yet past done()). */
+void upstream_cancel(upstream *u, upcall *call);
 /* Finishes every pending call with UPCALL_ABORTED. Thread-safe. */
 void upstream_abort_all(upstream *u);
 /* Stops the thread once no call is pending, and frees everything. Calls
