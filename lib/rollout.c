@@ -419,11 +419,12 @@ static json_t *response(const rollout *r, const dataset *ds, const llm_reply *re
         r->model, "llm_response", "message", reply->message, "usage", reply->usage, "metadata",
         "trace_correlation_id", r->trace_id, "run_id", r->run_id, "env", "banking77");
     json_t *resp = json_pack(
-        "{s:s,s:s,s:[o],s:{},s:o,s:{s:f,s:o},s:s,s:{s:s},s:o,s:b,s:i}", "run_id", r->run_id,
+        "{s:s,s:s,s:[o],s:{},s:o,s:{s:f,s:o},s:s,s:{s:s},s:o,s:b,s:i,s:s,s:s}", "run_id", r->run_id,
         "trace_correlation_id", r->trace_id, "trajectories", traj, "branches", "metrics", metrics,
         "reward_info", "outcome_reward", reward, "details", details, "inference_url",
         r->inference_url, "pipeline_metadata", "inference_url", r->inference_url, "trace", trace,
-        "aborted", 0, "ops_executed", 1);
+        "aborted", 0, "ops_executed", 1, "success_status", "success", "status_detail",
+        "completed");
     return resp;
 }
 
@@ -546,7 +547,8 @@ char *rollout_response_text(const rollout *r, const dataset *ds, const llm_reply
     bad |= jw_cstr(&b, r->trace_id);
     jw_raw(&b, ",\"run_id\":");
     bad |= jw_cstr(&b, r->run_id);
-    jw_raw(&b, ",\"env\":\"banking77\"}},\"aborted\":false,\"ops_executed\":1}");
+    jw_raw(&b, ",\"env\":\"banking77\"}},\"aborted\":false,\"ops_executed\":1,"
+               "\"success_status\":\"success\",\"status_detail\":\"completed\"}");
 
     buf_free(&obs);
     buf_free(&usage);
