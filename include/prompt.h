@@ -42,6 +42,10 @@ typedef struct prompt_vars {
 char *prompt_render(const char *tmpl, size_t len, const prompt_vars *v, char **unknown,
                     int *mentions_query);
 
+/* s with its braces doubled, so that a template renders it as written
+ * (a new string). */
+char *prompt_escape_braces(const char *s);
+
 /* Builds the messages array ([{"role","content"}...], new reference) from
  * policy.config.prompt_template (NULL or json null: the defaults; a string:
  * the system message; an object: its sections/prompt_sections list sorted by

@@ -406,17 +406,6 @@ void contract_request_free(contract_request *r)
 
 /* ---- the candidate ------------------------------------------------------- */
 
-static char *escape_braces(const char *s)
-{
-    buf b = {0};
-    for (; *s; s++) {
-        buf_putc(&b, *s);
-        if (*s == '{' || *s == '}')
-            buf_putc(&b, *s);
-    }
-    return buf_steal(&b);
-}
-
 static const char *first_of(const json_t *o, const char *const *keys, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -469,9 +458,9 @@ static int add_demos(json_t *secs, const json_t *demos, const char *root, verr *
                      "[s,s,s,i]", "body", root, "demonstrations", (int)i);
             return -1;
         }
-        char *eq = escape_braces(q);
+        char *eq = prompt_escape_braces(q);
         char *user = xasprintf("Customer Query: %s", eq);
-        char *el = escape_braces(l);
+        char *el = prompt_escape_braces(l);
         json_array_append_new(secs, json_pack("{s:s,s:s}", "role", "user", "content", user));
         json_array_append_new(secs, json_pack("{s:s,s:s,s:b}", "role", "assistant", "content", el,
                                               "as_tool_call", 1));

@@ -357,3 +357,14 @@ json_t *prompt_messages(const json_t *tmpl, const prompt_vars *v, int short_user
     json_t *tree = NULL;
     return prompt_render_messages(tmpl, v, short_user, e, &tree, json) == 0 ? tree : NULL;
 }
+
+char *prompt_escape_braces(const char *s)
+{
+    buf b = {0};
+    for (; *s; s++) {
+        buf_putc(&b, *s);
+        if (*s == '{' || *s == '}')
+            buf_putc(&b, *s);
+    }
+    return buf_steal(&b);
+}

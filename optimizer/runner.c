@@ -27,17 +27,6 @@ static const http_opts *http_for(run *r, int concurrent, int retries, long timeo
     return &o;
 }
 
-static char *escape_braces(const char *s)
-{
-    buf b = {0};
-    for (; *s; s++) {
-        buf_putc(&b, *s);
-        if (*s == '{' || *s == '}')
-            buf_putc(&b, *s);
-    }
-    return buf_steal(&b);
-}
-
 /* The sections: the instruction, the demos as user/assistant turns (the
  * answer as the classify tool's call in tool mode), then
  * the initial prompt's other sections (the task app appends its default
@@ -45,14 +34,14 @@ static char *escape_braces(const char *s)
 json_t *runner_template(const run *r, const prompt_spec *p)
 {
     json_t *secs = json_array();
-    char *ins = p->verbatim ? xstrdup(p->instruction) : escape_braces(p->instruction);
+    char *ins = p->verbatim ? xstrdup(p->instruction) : prompt_escape_braces(p->instruction);
     json_array_append_new(secs, json_pack("{s:s,s:s}", "role", "system", "content", ins));
     free(ins);
     for (size_t i = 0; i < p->ndemos; i++) {
         const demo *d = p->demos[i];
-        char *q = escape_braces(d->query);
+        char *q = prompt_escape_braces(d->query);
         char *u = xasprintf("Customer Query: %s", q);
-        char *l = escape_braces(d->label);
+        char *l = prompt_escape_braces(d->label);
         json_array_append_new(secs, json_pack("{s:s,s:s}", "role", "user", "content", u));
         /* a tool call where the task app asks for one (a task app that does not know
          * as_tool_call renders the content) */
