@@ -414,12 +414,13 @@ enum MHD_Result handle_rollout_item(struct request *rq)
         json_t *doc;
         int woke;
         int rc = rollouts_terminate(s->rollouts, id, reason, cancel_job, &doc, &woke);
-        json_decref(body);
         if (woke)
             upstream_kick(s->up);
+        if (rc == 0)
+            log_info("rollout %s: terminated (%s)", id, reason ? reason : "no reason given");
+        json_decref(body);
         if (rc != 0)
             return unknown_rollout(rq, id);
-        log_info("rollout %s: terminated (%s)", id, reason ? reason : "no reason given");
         return reply(rq, MHD_HTTP_OK, doc, NULL);
     }
     return reply(rq, MHD_HTTP_NOT_FOUND, json_pack("{s:s}", "detail", "Not Found"), NULL);
