@@ -62,8 +62,9 @@ suite "reply store" python3 tests/integration/test_store.py
 suite "reply store (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integration/test_store.py
 suite "reply store (tsan task-app)" env B77_BIN=build/tsan-bin B77_MOCK_BIN=bin python3 tests/integration/test_store.py
 suite "contract (POST /rollouts)" python3 tests/integration/test_contract.py
-suite "contract (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integration/test_contract.py
-suite "contract (tsan task-app)" env B77_BIN=build/tsan-bin B77_MOCK_BIN=bin \
+suite "contract (asan+ubsan)" env B77_BIN=build/asan/bin B77_CONTRACT_PENDING=200 \
+    python3 tests/integration/test_contract.py
+suite "contract (tsan task-app)" env B77_BIN=build/tsan-bin B77_MOCK_BIN=bin B77_CONTRACT_PENDING=200 \
     python3 tests/integration/test_contract.py
 suite "rate limits" python3 tests/integration/test_ratelimit.py
 suite "rate limits (tsan task-app)" env B77_BIN=build/tsan-bin B77_MOCK_BIN=bin B77_RATELIMIT_THREADS=1 \
