@@ -69,6 +69,8 @@ char *buf_steal(buf *b);
 
 /* Milliseconds of CLOCK_MONOTONIC, and of the wall clock. */
 int64_t now_ms(void);
+/* The wall clock, ms since the epoch (for timestamps people read). */
+int64_t wall_ms(void);
 double now_wall(void);
 
 /* Case-insensitive ASCII comparisons. */

@@ -55,13 +55,6 @@ struct rollouts {
     unsigned long pending, started, replayed, conflicts, terminated, evicted;
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t hash_id(const char *s)
 {
     uint64_t h = 1469598103934665603ULL;

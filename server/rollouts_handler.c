@@ -32,13 +32,6 @@
 
 #define SSE_BLOCK (32 * 1024)
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct request *of_waiter(ro_waiter *w)
 {
     return (struct request *)((char *)w - offsetof(struct request, waiter));

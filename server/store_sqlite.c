@@ -94,13 +94,6 @@ static sqlite3_int64 row_of(const store_key *k)
     return (sqlite3_int64)v;
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t mono_us(void)
 {
     struct timespec ts;
