@@ -18,7 +18,7 @@ suite() {
     local name=$1
     shift
     echo "=== $name"
-    local out rc
+    local out rc t0=$SECONDS
     out=$("$@" 2>&1)
     rc=$?
     echo "$out"
@@ -39,7 +39,7 @@ suite() {
     fi
     passed=$((passed + p))
     failed=$((failed + f))
-    summary+=("$name: $p passed, $f failed")
+    summary+=("$name: $p passed, $f failed ($((SECONDS - t0)) s)")
 }
 
 mkdir -p build/tsan-bin
