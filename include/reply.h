@@ -38,6 +38,12 @@ int reply_parse(const char *body, size_t len, enum output_mode mode, const extra
                 llm_reply *out, char *err, size_t errlen);
 void reply_free(llm_reply *r);
 
+/* The message of an error reply (any status but 2xx), for the rollout's
+ * error detail: ": " and {"error":{"message"}}, {"error": "..."} or
+ * {"detail": "..."}, else ": " and the body's first 200 bytes; "" for an
+ * empty body. */
+void reply_error_message(const char *body, size_t len, char *out, size_t n);
+
 /* The intent from a tool call's arguments (a JSON string or object):
  * a string as is, a list joined with spaces, other JSON stringified. NULL with
  * reason filled when the arguments are not JSON or have no intent. */

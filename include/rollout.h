@@ -54,6 +54,12 @@ typedef struct rollout {
     int adapt;           /* the params.h adaptations the upstream body was built with */
 } rollout;
 
+/* The request body as the server reads it: a JSON object, duplicate keys
+ * refused; when an integer lies beyond int64 (a seed, say) the text is read
+ * again with integers as reals, so that the field's own check answers 422
+ * naming it. NULL with the 400 message in err otherwise. */
+json_t *rollout_parse_body(const char *text, size_t len, char *err, size_t errlen);
+
 /* Validates body (a JSON object) and fills *out. Returns 0, or -1 with a
  * 422-style error in e (out then holds nothing to free). */
 int rollout_prepare(const json_t *body, const dataset *ds, const rollout_defaults *def,

@@ -198,3 +198,20 @@ int reply_matches(const char *predicted, const char *label)
             return 0;
     return 1;
 }
+
+void reply_error_message(const char *body, size_t len, char *out, size_t n)
+{
+    out[0] = '\0';
+    json_t *j = jr_parse(body ? body : "", len, 0, NULL);
+    json_t *err = json_object_get(j, "error");
+    const char *m = json_string_value(json_object_get(err, "message"));
+    if (!m)
+        m = json_string_value(err);
+    if (!m)
+        m = json_string_value(json_object_get(j, "detail"));
+    if (m)
+        snprintf(out, n, ": %s", m);
+    else if (len)
+        snprintf(out, n, ": %.*s", (int)(len < 200 ? len : 200), body);
+    json_decref(j);
+}

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonr.h"
 #include "jsonw.h"
 #include "llmurl.h"
 #include "prompt.h"
@@ -558,4 +559,23 @@ char *rollout_response_text(const rollout *r, const dataset *ds, const llm_reply
         return NULL;
     }
     return buf_steal(&b);
+}
+
+json_t *rollout_parse_body(const char *text, size_t len, char *err, size_t errlen)
+{
+    jr_error jerr;
+    json_t *body = jr_parse(text, len, JR_REJECT_DUPLICATES, &jerr);
+    if (!body && jerr.overflow)
+        body = jr_parse(text, len, JR_REJECT_DUPLICATES | JR_INT_AS_REAL, &jerr);
+    if (!body) {
+        snprintf(err, errlen, "invalid JSON body: %s (line %d, column %d, byte %zu)", jerr.text,
+                 jerr.line, jerr.column, jerr.position);
+        return NULL;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        snprintf(err, errlen, "the JSON body must be an object");
+        return NULL;
+    }
+    return body;
 }

@@ -75,26 +75,11 @@ static int adapt_and_resend(struct request *rq)
 
 json_t *read_json_body(struct request *rq, enum MHD_Result *answered_with)
 {
-    jr_error jerr;
-    const char *text = rq->body.data ? rq->body.data : "";
-    json_t *body = jr_parse(text, rq->body.len, JR_REJECT_DUPLICATES, &jerr);
-    if (!body && jerr.overflow)
-        /* An integer beyond int64 (a seed, say): read integers as reals so the
-         * field's own check can answer 422 naming it. */
-        body = jr_parse(text, rq->body.len, JR_REJECT_DUPLICATES | JR_INT_AS_REAL, &jerr);
-    if (!body) {
-        *answered_with = reply(rq, MHD_HTTP_BAD_REQUEST,
-                               detail("invalid JSON body: %s (line %d, column %d, byte %zu)",
-                                      jerr.text, jerr.line, jerr.column, jerr.position),
-                               NULL);
-        return NULL;
-    }
-    if (!json_is_object(body)) {
-        json_decref(body);
-        *answered_with =
-            reply(rq, MHD_HTTP_BAD_REQUEST, detail("the JSON body must be an object"), NULL);
-        return NULL;
-    }
+    char err[200];
+    json_t *body = rollout_parse_body(rq->body.data ? rq->body.data : "", rq->body.len, err,
+                                      sizeof err);
+    if (!body)
+        *answered_with = reply(rq, MHD_HTTP_BAD_REQUEST, detail("%s", err), NULL);
     return body;
 }
 
@@ -207,25 +192,6 @@ void share_with_waiters(struct request *rq)
         upstream_kick(rq->srv->up);
 }
 
-/* The upstream's error message, from {"error":{"message"}} or the raw body. */
-static void upstream_message(const upcall *c, char *out, size_t n)
-{
-    out[0] = '\0';
-    json_t *j = jr_parse(c->reply.data ? c->reply.data : "", c->reply.len, 0, NULL);
-    json_t *err = json_object_get(j, "error");
-    const char *m = json_string_value(json_object_get(err, "message"));
-    if (!m)
-        m = json_string_value(err);
-    if (!m)
-        m = json_string_value(json_object_get(j, "detail"));
-    if (m) {
-        snprintf(out, n, ": %s", m);
-    } else if (c->reply.len) {
-        snprintf(out, n, ": %.*s", (int)(c->reply.len < 200 ? c->reply.len : 200), c->reply.data);
-    }
-    json_decref(j);
-}
-
 /* 503 with Retry-After for a rollout the LLM account's limits did not let
  * through in time (refused: the LLM itself kept answering 429): the
  * caller's cue to slow down, not a failure of the prompt. */
@@ -236,7 +202,7 @@ static enum MHD_Result reply_rate_limited(struct request *rq, const upcall *c, i
     snprintf(ra, sizeof ra, "%lld", (long long)((ms + 999) / 1000));
     char msg[400];
     if (refused)
-        upstream_message(c, msg, sizeof msg);
+        reply_error_message(c->reply.data, c->reply.len, msg, sizeof msg);
     log_warn("rollout %s: %s; answered 503, Retry-After %s", rq->ro.run_id,
              refused ? "the LLM kept refusing (429)" : c->error, ra);
     json_t *body = refused ? detail("the LLM at %s is rate-limiting: HTTP 429 after %d attempts%s; "
@@ -310,7 +276,7 @@ enum MHD_Result finish_rollout(struct request *rq)
     if (c->status == 429)
         return reply_rate_limited(rq, c, 1);
     if (!ok_status) {
-        upstream_message(c, msg, sizeof msg);
+        reply_error_message(c->reply.data, c->reply.len, msg, sizeof msg);
         log_warn("rollout %s: LLM returned HTTP %ld after %d attempts", ro->run_id, c->status,
                  c->attempts);
         return reply(rq, MHD_HTTP_BAD_GATEWAY,

@@ -1,5 +1,6 @@
 /* libFuzzer target: the LLM reply parser in every output mode, scoring, and
- * the direct JSON writer (which must write what jansson writes). */
+ * the direct JSON writer (which must write what jansson writes), and the
+ * message read from an error reply. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,5 +37,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
             reply_free(&r);
         }
     }
+    char msg[300];
+    reply_error_message((const char *)data, size, msg, sizeof msg);
+    if (msg[0] && strncmp(msg, ": ", 2) != 0)
+        abort(); /* the rollout's detail appends it after what failed */
     return 0;
 }

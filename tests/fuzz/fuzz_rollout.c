@@ -1,8 +1,10 @@
-/* libFuzzer target: a POST /rollout body -> validation and prompt rendering
- * (rollout_prepare), then a response built from a fixed reply. */
+/* libFuzzer target: a POST /rollout body, read the server's way
+ * (rollout_parse_body), -> validation and prompt rendering (rollout_prepare),
+ * then a response built from a fixed reply. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataset_load.h"
 #include "rollout.h"
 
 static dataset *ds;
@@ -22,10 +24,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
-    json_error_t e;
-    json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &e);
-    if (!json_is_object(body)) {
-        json_decref(body);
+    char perr[200];
+    json_t *body = rollout_parse_body((const char *)data, size, perr, sizeof perr);
+    if (!body) {
+        if (!perr[0])
+            abort(); /* a refused body always says why */
         return 0;
     }
     rollout_defaults def = {"http://127.0.0.1:9/v1", "m", 1, (int)(size & 1), (int)(size & 2), 600, 0,
