@@ -93,6 +93,10 @@ uint64_t splitmix64(uint64_t *state);
 size_t utf8_seq_len(const unsigned char *p, size_t avail);
 /* 1 when s[0..n) is valid UTF-8. */
 int utf8_valid(const char *s, size_t n);
+/* Makes the NUL-terminated s valid UTF-8 in place: each byte that does not
+ * start a valid sequence becomes '?' (a message cut mid-character by a
+ * "%.80s", say). Returns s. */
+char *utf8_scrub(char *s);
 
 /* Writes a random version-4 UUID (36 chars + NUL) into out. */
 void uuid_string(char out[37]);

@@ -316,3 +316,18 @@ void buf_put_utf8(buf *b, uint32_t c)
     }
     buf_append(b, o, n);
 }
+
+char *utf8_scrub(char *str)
+{
+    unsigned char *s = (unsigned char *)str;
+    size_t n = strlen(str);
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq_len(s + i, n - i);
+        if (!k) {
+            s[i++] = '?';
+            continue;
+        }
+        i += k;
+    }
+    return str;
+}

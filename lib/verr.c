@@ -14,6 +14,7 @@ void verr_set(verr *e, const char *msg, const char *locfmt, ...)
     if (!e->loc)
         e->loc = json_pack("[s]", "body");
     snprintf(e->msg, sizeof e->msg, "%s", msg);
+    utf8_scrub(e->msg); /* a name cut short, or the cut at sizeof msg */
 }
 
 json_t *verr_body(verr *e)

@@ -102,10 +102,8 @@ json_t *detail(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *s = json_string(msg);
-    if (!s) /* an upstream message cut mid-character */
-        s = json_string("(message not valid UTF-8)");
-    return json_pack("{s:o}", "detail", s);
+    /* an upstream message cut mid-character, or not UTF-8 at all */
+    return json_pack("{s:s}", "detail", utf8_scrub(msg));
 }
 
 enum MHD_Result reply_unauthorized(struct request *rq)

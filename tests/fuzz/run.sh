@@ -6,7 +6,7 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 seconds=${1:-20}
-targets=(rollout csv toml url reply json extract)
+targets=(rollout contract csv toml url reply json extract)
 export B77_DATA_DIR="${B77_DATA_DIR:-dataset}"
 mkdir -p build/fuzz/crashes
 run_one() {

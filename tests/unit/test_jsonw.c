@@ -124,3 +124,12 @@ TEST(jsonr_matches_jansson)
     CHECK(v != NULL);
     json_decref(v);
 }
+
+TEST(utf8_scrub_makes_cut_messages_valid)
+{
+    char cut[] = "key \xea\xb8 cut, bad \xff, fine \xea\xb8\x91";
+    CHECK_STR(utf8_scrub(cut), "key ?? cut, bad ?, fine \xea\xb8\x91");
+    CHECK(utf8_valid(cut, strlen(cut)));
+    char ok[] = "plain";
+    CHECK_STR(utf8_scrub(ok), "plain");
+}
