@@ -4,7 +4,10 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wno-unused-parameter -Werror
-CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Iserver -Ioptimizer -Imock $(shell pkg-config --cflags libmicrohttpd jansson libcurl 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags libmicrohttpd jansson libcurl 2>/dev/null)
+CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Iio -Iserver -Ioptimizer -Imock $(PKG_CFLAGS)
+# lib/ is pure and sees only include/: no program's header can leak into it.
+LIB_CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
 LDLIBS  := -lmicrohttpd -ljansson -lcsv -luuid -lcurl -lpthread -lm
 # The task app opens libcurl itself, on a thread during start-up (server/curl_load.c).
 APP_LDLIBS := $(filter-out -lcurl,$(LDLIBS)) -lsqlite3
@@ -13,13 +16,14 @@ SAN_ASAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 SAN_TSAN := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 
 LIB_SRC    := $(wildcard lib/*.c)
+IO_SRC     := $(wildcard io/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 MOCK_SRC   := $(wildcard mock/*.c)
 TOOLS_SRC  := $(wildcard tools/*.c)
 OPT_SRC    := $(wildcard optimizer/*.c)
 OPT_NOMAIN = $(filter-out optimizer/main.c,$(OPT_SRC))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
-HEADERS    := $(wildcard include/*.h server/*.h mock/*.h optimizer/*.h tests/unit/*.h)
+HEADERS    := $(wildcard include/*.h io/*.h server/*.h mock/*.h optimizer/*.h tests/unit/*.h)
 
 # objects of variant $(1) (rel, asan, tsan) for sources $(2)
 objs = $(patsubst %.c,build/$(1)/%.o,$(2))
@@ -58,6 +62,8 @@ dataset/train.csv dataset/test.csv: dataset/fetch.sh dataset/SHA256SUMS
 
 # --- builds ---------------------------------------------------------------
 
+build/rel/lib/%.o build/asan/lib/%.o build/tsan/lib/%.o: CPPFLAGS := $(LIB_CPPFLAGS)
+
 build/rel/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
@@ -70,11 +76,11 @@ build/tsan/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(SAN_TSAN) $(WARN) -c $< -o $@
 
-bin/task-app: $(call objs,rel,$(SERVER_SRC) $(LIB_SRC))
+bin/task-app: $(call objs,rel,$(SERVER_SRC) $(IO_SRC) $(LIB_SRC))
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(APP_LDLIBS)
 
-bin/mock-llm: $(call objs,rel,$(MOCK_SRC) $(LIB_SRC))
+bin/mock-llm: $(call objs,rel,$(MOCK_SRC) $(IO_SRC) $(LIB_SRC))
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -94,33 +100,33 @@ build/asan/bin/toml-decode: $(call objs,asan,tools/toml_decode.c $(LIB_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
 
-build/unit-tests: $(call objs,rel,$(UNIT_SRC) $(LIB_SRC) $(SERVER_NOMAIN) $(OPT_NOMAIN) $(MOCK_NOMAIN))
+build/unit-tests: $(call objs,rel,$(UNIT_SRC) $(IO_SRC) $(LIB_SRC) $(SERVER_NOMAIN) $(OPT_NOMAIN) $(MOCK_NOMAIN))
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lsqlite3
 
-build/asan/bin/task-app: $(call objs,asan,$(SERVER_SRC) $(LIB_SRC))
+build/asan/bin/task-app: $(call objs,asan,$(SERVER_SRC) $(IO_SRC) $(LIB_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_ASAN) -o $@ $^ $(APP_LDLIBS)
 
-build/asan/bin/mock-llm: $(call objs,asan,$(MOCK_SRC) $(LIB_SRC))
+build/asan/bin/mock-llm: $(call objs,asan,$(MOCK_SRC) $(IO_SRC) $(LIB_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
 
-build/asan/unit-tests: $(call objs,asan,$(UNIT_SRC) $(LIB_SRC) $(SERVER_NOMAIN) $(OPT_NOMAIN) $(MOCK_NOMAIN))
+build/asan/unit-tests: $(call objs,asan,$(UNIT_SRC) $(IO_SRC) $(LIB_SRC) $(SERVER_NOMAIN) $(OPT_NOMAIN) $(MOCK_NOMAIN))
 	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS) -lsqlite3
 
-build/tsan/bin/task-app: $(call objs,tsan,$(SERVER_SRC) $(LIB_SRC))
+build/tsan/bin/task-app: $(call objs,tsan,$(SERVER_SRC) $(IO_SRC) $(LIB_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_TSAN) -o $@ $^ $(APP_LDLIBS)
 
 # --- fuzzing (clang's libFuzzer, from libclang-rt-14-dev) -------------------
 
-FUZZ_TARGETS := rollout csv toml url reply json extract
+FUZZ_TARGETS := rollout contract csv toml url reply json extract
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 60
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(HEADERS)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(IO_SRC) $(LIB_SRC) $(HEADERS)
 	@mkdir -p build/fuzz
-	clang $(CPPFLAGS) $(FUZZ_FLAGS) -Wall -Wextra -Werror -o $@ $< $(LIB_SRC) $(LDLIBS)
+	clang $(CPPFLAGS) $(FUZZ_FLAGS) -Wall -Wextra -Werror -o $@ $< $(IO_SRC) $(LIB_SRC) $(LDLIBS)
 
 fuzz: deps dataset
 	@$(MAKE) --no-print-directory $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
@@ -185,4 +191,4 @@ clean:
 	rm -rf build bin
 
 format:
-	clang-format -i $(LIB_SRC) $(SERVER_SRC) $(MOCK_SRC) $(TOOLS_SRC) $(OPT_SRC) $(UNIT_SRC) $(HEADERS)
+	clang-format -i $(LIB_SRC) $(IO_SRC) $(SERVER_SRC) $(MOCK_SRC) $(TOOLS_SRC) $(OPT_SRC) $(UNIT_SRC) $(HEADERS)

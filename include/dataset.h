@@ -55,24 +55,15 @@ size_t csv_record_boundary(const char *data, size_t len, size_t from);
 
 typedef struct dataset dataset;
 
-/* Loads DIR/train.csv and DIR/test.csv and checks them: 77 labels, the same
- * label set in both splits, and (when check_counts) the published row counts.
- * Returns NULL with a message naming file and record in err on failure. */
-dataset *dataset_load(const char *dir, int check_counts, char *err, size_t errlen);
-/* dataset_load in two steps, for a caller that starts more threads while the
- * dataset loads: a thread created while another is inside dlopen waits for
- * it (glibc's TLS lock), so the parsing thread must be running first.
- * dataset_load_start reads train.csv and starts the thread that parses part
- * of it and test.csv (NULL, with err, when train.csv cannot be read);
- * dataset_load_finish parses the rest on the caller's thread, joins, and
- * returns what dataset_load would. */
-typedef struct dataset_loading dataset_loading;
-dataset_loading *dataset_load_start(const char *dir, int check_counts, char *err, size_t errlen);
-dataset *dataset_load_finish(dataset_loading *ld, char *err, size_t errlen);
 /* Builds a dataset from already parsed tables (takes ownership of both, even
- * on failure). Used by dataset_load and by tests. */
+ * on failure): 77 labels, the same label set in both splits. Used by
+ * dataset_load (io/dataset_load.h) and by tests. */
 dataset *dataset_from_tables(csv_table *train, csv_table *test, char *err, size_t errlen);
 void dataset_free(dataset *ds);
+/* 0 when the tables have the published row counts, else -1 with a message
+ * naming dir (where they were read). */
+int dataset_check_counts(const char *dir, const csv_table *train, const csv_table *test, char *err,
+                         size_t errlen);
 
 /* Split names are "train" (id 0) and "test" (id 1). -1 when unknown. */
 int dataset_split_id(const char *name);

@@ -21,6 +21,7 @@
 
 #include "classify.h"
 #include "dataset.h"
+#include "dataset_load.h"
 #include "limits.h"
 #include "quirks.h"
 #include "log.h"

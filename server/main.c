@@ -12,6 +12,7 @@
 #include "config.h"
 #include "curl_load.h"
 #include "dataset.h"
+#include "dataset_load.h"
 #include "jalloc.h"
 #include "log.h"
 #include "server.h"

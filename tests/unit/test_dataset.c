@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "dataset.h"
+#include "dataset_load.h"
 #include "test.h"
 #include "util.h"
 

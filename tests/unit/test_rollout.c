@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "dataset_load.h"
 #include "rollout.h"
 #include "test.h"
 #include "util.h"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "dataset.h"
+#include "dataset_load.h"
 #include "meta.h"
 #include "sim.h"
 #include "test.h"
