@@ -276,48 +276,6 @@ int cache_store_stats(cache *c, store_stats *out, int with_file)
     return 1;
 }
 
-void cache_metrics(cache *c, buf *out)
-{
-    cache_stats cs = cache_get_stats(c);
-    buf_printf(out,
-               "# HELP b77_cache_lookups_total Reply-cache lookups: hit (no call), shared (waited "
-               "for an identical call in flight), miss (called).\n"
-               "# TYPE b77_cache_lookups_total counter\n"
-               "b77_cache_lookups_total{result=\"hit\"} %lu\n"
-               "b77_cache_lookups_total{result=\"shared\"} %lu\n"
-               "b77_cache_lookups_total{result=\"miss\"} %lu\n"
-               "# HELP b77_cache_entries Replies held by the cache.\n# TYPE b77_cache_entries gauge\n"
-               "b77_cache_entries %lu\n"
-               "# HELP b77_cache_bytes Bytes held by the cache.\n# TYPE b77_cache_bytes gauge\n"
-               "b77_cache_bytes %zu\n",
-               cs.hits, cs.shared, cs.misses, cs.entries, cs.bytes);
-    store_stats st;
-    if (!cache_store_stats(c, &st, 1))
-        return;
-    buf_printf(out,
-               "# HELP b77_cache_store_up Whether the store's last operation succeeded.\n"
-               "# TYPE b77_cache_store_up gauge\nb77_cache_store_up{store=\"%s\"} %d\n"
-               "# HELP b77_cache_store_errors_total Store operations that failed (each a miss).\n"
-               "# TYPE b77_cache_store_errors_total counter\nb77_cache_store_errors_total %lu\n"
-               "# HELP b77_cache_store_repaired_total Damaged store files moved aside and made anew.\n"
-               "# TYPE b77_cache_store_repaired_total counter\nb77_cache_store_repaired_total %lu\n"
-               "# HELP b77_cache_store_operations_total Store lookups, hits and writes.\n"
-               "# TYPE b77_cache_store_operations_total counter\n"
-               "b77_cache_store_operations_total{op=\"get\"} %lu\n"
-               "b77_cache_store_operations_total{op=\"hit\"} %lu\n"
-               "b77_cache_store_operations_total{op=\"put\"} %lu\n"
-               "# HELP b77_cache_store_seconds_total Time spent in store lookups and writes.\n"
-               "# TYPE b77_cache_store_seconds_total counter\n"
-               "b77_cache_store_seconds_total{op=\"get\"} %.6f\n"
-               "b77_cache_store_seconds_total{op=\"put\"} %.6f\n"
-               "# HELP b77_cache_store_entries Replies in the store (every process's).\n"
-               "# TYPE b77_cache_store_entries gauge\nb77_cache_store_entries %lld\n"
-               "# HELP b77_cache_store_bytes Bytes of replies in the store.\n"
-               "# TYPE b77_cache_store_bytes gauge\nb77_cache_store_bytes %lld\n",
-               st.kind, st.ok, st.errors, st.repaired, st.gets, st.hits, st.puts, st.get_seconds,
-               st.put_seconds, st.entries, st.bytes);
-}
-
 json_t *cache_store_json(cache *c, int with_file)
 {
     store_stats st;

@@ -51,8 +51,6 @@ typedef struct cache_stats {
 cache_stats cache_get_stats(cache *c);
 /* The store's figures (with_file: see store_get_stats); 0 when there is none. */
 int cache_store_stats(cache *c, store_stats *out, int with_file);
-/* The cache's and its store's Prometheus text, appended to out. */
-void cache_metrics(cache *c, buf *out);
 /* {"kind", "path", "state", ...} (new reference) for /health and /info. */
 json_t *cache_store_json(cache *c, int with_file);
 /* Counts a lookup outcome (hits are counted by cache_get). */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "params.h"
+
 #define NSTATUS 600
 static const double buckets_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 #define NB (sizeof buckets_s / sizeof buckets_s[0])
@@ -166,4 +168,53 @@ void metrics_render(metrics *m, unsigned inflight, buf *out)
                     "b77_tokens_total{kind=\"prompt\"} %lu\nb77_tokens_total{kind=\"completion\"} %lu\n"
                     "b77_tokens_total{kind=\"total\"} %lu\n",
                get(&m->tokens_prompt), get(&m->tokens_completion), get(&m->tokens_total));
+}
+
+void metrics_render_cache(const cache_stats *cs, const store_stats *st, buf *out)
+{
+    buf_printf(out,
+               "# HELP b77_cache_lookups_total Reply-cache lookups: hit (no call), shared (waited "
+               "for an identical call in flight), miss (called).\n"
+               "# TYPE b77_cache_lookups_total counter\n"
+               "b77_cache_lookups_total{result=\"hit\"} %lu\n"
+               "b77_cache_lookups_total{result=\"shared\"} %lu\n"
+               "b77_cache_lookups_total{result=\"miss\"} %lu\n"
+               "# HELP b77_cache_entries Replies held by the cache.\n# TYPE b77_cache_entries gauge\n"
+               "b77_cache_entries %lu\n"
+               "# HELP b77_cache_bytes Bytes held by the cache.\n# TYPE b77_cache_bytes gauge\n"
+               "b77_cache_bytes %zu\n",
+               cs->hits, cs->shared, cs->misses, cs->entries, cs->bytes);
+    if (!st)
+        return;
+    buf_printf(out,
+               "# HELP b77_cache_store_up Whether the store's last operation succeeded.\n"
+               "# TYPE b77_cache_store_up gauge\nb77_cache_store_up{store=\"%s\"} %d\n"
+               "# HELP b77_cache_store_errors_total Store operations that failed (each a miss).\n"
+               "# TYPE b77_cache_store_errors_total counter\nb77_cache_store_errors_total %lu\n"
+               "# HELP b77_cache_store_repaired_total Damaged store files moved aside and made anew.\n"
+               "# TYPE b77_cache_store_repaired_total counter\nb77_cache_store_repaired_total %lu\n"
+               "# HELP b77_cache_store_operations_total Store lookups, hits and writes.\n"
+               "# TYPE b77_cache_store_operations_total counter\n"
+               "b77_cache_store_operations_total{op=\"get\"} %lu\n"
+               "b77_cache_store_operations_total{op=\"hit\"} %lu\n"
+               "b77_cache_store_operations_total{op=\"put\"} %lu\n"
+               "# HELP b77_cache_store_seconds_total Time spent in store lookups and writes.\n"
+               "# TYPE b77_cache_store_seconds_total counter\n"
+               "b77_cache_store_seconds_total{op=\"get\"} %.6f\n"
+               "b77_cache_store_seconds_total{op=\"put\"} %.6f\n"
+               "# HELP b77_cache_store_entries Replies in the store (every process's).\n"
+               "# TYPE b77_cache_store_entries gauge\nb77_cache_store_entries %lld\n"
+               "# HELP b77_cache_store_bytes Bytes of replies in the store.\n"
+               "# TYPE b77_cache_store_bytes gauge\nb77_cache_store_bytes %lld\n",
+               st->kind, st->ok, st->errors, st->repaired, st->gets, st->hits, st->puts, st->get_seconds,
+               st->put_seconds, st->entries, st->bytes);
+}
+
+void metrics_render_adaptations(const long *counts, int n, buf *out)
+{
+    buf_puts(out, "# HELP b77_llm_adaptations_total Request forms learned from LLM servers' 400 "
+                  "refusals, per (endpoint, model).\n# TYPE b77_llm_adaptations_total counter\n");
+    for (int i = 0; i < n; i++)
+        buf_printf(out, "b77_llm_adaptations_total{adaptation=\"%s\"} %ld\n", params_name(i),
+                   counts[i]);
 }

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "cache.h"
 #include "util.h"
 
 #define METRICS_MAX_ROUTES 16
@@ -25,5 +26,11 @@ void metrics_tokens(metrics *m, long prompt, long completion, long total);
 
 /* Appends the Prometheus text exposition to out. */
 void metrics_render(metrics *m, unsigned inflight, buf *out);
+/* The reply cache's series: its lookups and size, and its store's (st NULL
+ * when the cache has no store). */
+void metrics_render_cache(const cache_stats *cs, const store_stats *st, buf *out);
+/* The request forms learned from LLM servers' refusals: counts[i] for
+ * params_name(i), i < n. */
+void metrics_render_adaptations(const long *counts, int n, buf *out);
 
 #endif

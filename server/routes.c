@@ -173,16 +173,16 @@ enum MHD_Result handle_metrics(struct request *rq)
     if (rq->srv->adapt) {
         long counts[ADAPT_COUNT];
         adapt_memo_counts(rq->srv->adapt, counts);
-        buf_puts(&text, "# HELP b77_llm_adaptations_total Request forms learned from LLM servers' 400 "
-                        "refusals, per (endpoint, model).\n# TYPE b77_llm_adaptations_total counter\n");
-        for (int i = 0; i < ADAPT_COUNT; i++)
-            buf_printf(&text, "b77_llm_adaptations_total{adaptation=\"%s\"} %ld\n", params_name(i),
-                       counts[i]);
+        metrics_render_adaptations(counts, ADAPT_COUNT, &text);
     }
     limits_metrics(rq->srv->limits, &text);
     rollouts_metrics(rq->srv->rollouts, &text);
-    if (rq->srv->cache)
-        cache_metrics(rq->srv->cache, &text);
+    if (rq->srv->cache) {
+        cache_stats cs = cache_get_stats(rq->srv->cache);
+        store_stats st;
+        int has_store = cache_store_stats(rq->srv->cache, &st, 1);
+        metrics_render_cache(&cs, has_store ? &st : NULL, &text);
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(text.len, text.data, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         buf_free(&text);
