@@ -4,6 +4,7 @@ numbers by value, date-times normalised), every invalid one must be rejected.
 
 Usage: python3 tests/toml_suite.py [TOML_TEST_DIR] [DECODER]
 """
+import concurrent.futures
 import json
 import math
 import os
@@ -68,37 +69,40 @@ def same(want, got, path="$"):
     return None if want == got else f"{path}: {want!r} != {got!r}"
 
 
+def check(rel):
+    """What is wrong with the decoder's answer for one case, or None."""
+    path = os.path.join(SUITE, rel)
+    with open(path, "rb") as f:
+        data = f.read()
+    r = subprocess.run([DECODER], input=data, capture_output=True, timeout=10)
+    if rel.startswith("valid/"):
+        if r.returncode != 0:
+            return "rejected: " + r.stderr.decode(errors="replace").strip()
+        with open(path[:-5] + ".json") as f:
+            want = json.load(f)
+        try:
+            return same(want, json.loads(r.stdout))
+        except ValueError as e:
+            return f"bad JSON output: {e}"
+    if r.returncode == 0:
+        return "accepted an invalid document"
+    if r.returncode != 1:
+        return f"exit code {r.returncode} (crash?)"
+    return None
+
+
 def main():
     with open(os.path.join(SUITE, "files-toml-1.0.0")) as f:
         files = [l.strip() for l in f if l.strip().endswith(".toml")]
     passed = failed = 0
-    for rel in files:
-        path = os.path.join(SUITE, rel)
-        with open(path, "rb") as f:
-            data = f.read()
-        r = subprocess.run([DECODER], input=data, capture_output=True, timeout=10)
-        problem = None
-        if rel.startswith("valid/"):
-            if r.returncode != 0:
-                problem = "rejected: " + r.stderr.decode(errors="replace").strip()
+    # one decoder process per case, as many at once as there are cores
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for rel, problem in zip(files, pool.map(check, files)):
+            if problem:
+                failed += 1
+                print(f"FAIL {rel}: {problem}")
             else:
-                with open(path[:-5] + ".json") as f:
-                    want = json.load(f)
-                try:
-                    got = json.loads(r.stdout)
-                    problem = same(want, got)
-                except ValueError as e:
-                    problem = f"bad JSON output: {e}"
-        else:
-            if r.returncode == 0:
-                problem = "accepted an invalid document"
-            elif r.returncode != 1:
-                problem = f"exit code {r.returncode} (crash?)"
-        if problem:
-            failed += 1
-            print(f"FAIL {rel}: {problem}")
-        else:
-            passed += 1
+                passed += 1
     print(f"toml-test: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

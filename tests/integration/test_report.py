@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,24 @@ def write_config(algorithm="mipro", budget=600, mock=None):
     return path, results
 
 
+def run_chromium(args, attempts=3, timeout=40):
+    """Runs headless Chromium, its whole process group killed when it hangs:
+    a live page that reloads itself (a new version of the run) during the
+    virtual-time budget now and then leaves a screenshot waiting forever.
+    Tried again then; the last attempt's result (or its timeout) stands."""
+    for attempt in range(attempts):
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+        try:
+            out, err = p.communicate(timeout=timeout)
+            return out, err
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            if attempt == attempts - 1:
+                raise
+
+
 def chromium(url, screenshot=None):
     """The DOM after load (scripts run), and the browser's console messages."""
     profile = tempfile.mkdtemp(dir=LOG_DIR, prefix="chromium-")
@@ -66,11 +85,11 @@ def chromium(url, screenshot=None):
             "--window-size=1100,2400", "--virtual-time-budget=3000"]
     if screenshot:
         os.makedirs(SHOTS, exist_ok=True)
-        subprocess.run(args + [f"--screenshot={screenshot}", url], capture_output=True, timeout=120)
-    r = subprocess.run(args + ["--dump-dom", url], capture_output=True, text=True, timeout=120)
+        run_chromium(args + [f"--screenshot={screenshot}", url])
+    out, err = run_chromium(args + ["--dump-dom", url])
     shutil.rmtree(profile, ignore_errors=True)
-    console = [l for l in r.stderr.splitlines() if "CONSOLE" in l or "Uncaught" in l]
-    return r.stdout, console
+    console = [l for l in err.splitlines() if "CONSOLE" in l or "Uncaught" in l]
+    return out, console
 
 
 class Structure(html.parser.HTMLParser):
