@@ -9,7 +9,8 @@ idle and peak RSS; start-up time; two replicas behind nginx; the uncached
 rollout's CPU in a second set-up (a full synth-ai request, --cache off, 10 s,
 with and without GLIBC_TUNABLES); the rate of rollouts against an LLM that
 allows 50 requests a second (bin/mock-llm --rpm 3000), 500 in flight, with
-the task app's rate adaptation on and off.
+the task app's rate adaptation on and off; the newest contract's POST
+/rollouts (sync and async) beside POST /rollout.
 Prints one table and writes build/bench.json.
 """
 import json
@@ -292,6 +293,44 @@ def store_rows(instant):
     return out
 
 
+def metric(port, name):
+    text = urllib.request.urlopen(urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics", headers={"X-API-Key": KEY})).read().decode()
+    m = re.search(r"^%s (\S+)$" % name, text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def contract_rows(instant):
+    """The newest contract's cost beside the older one's: POST /rollout,
+    POST /rollouts sync and async (a new rollout_id each time, so every one
+    runs), 64 connections, instant upstream, --cache off, 5 s, no warm-up.
+    An async run's CPU is counted until its last rollout has finished, and
+    divided by the rollouts that ran (b77_rollouts_started_total)."""
+    script = os.path.join(ROOT, "bench", "rollouts.lua")
+    out = []
+    global WARMUP
+    saved, WARMUP = WARMUP, 0
+    try:
+        for mode in ("legacy", "sync", "async"):
+            app, port = task_app(instant, ["--cache", "off"])
+            cpu0 = cpu_s(app)
+            got = wrk(f"http://127.0.0.1:{port}", script, 64, env={"B77_MODE": mode})
+            deadline = time.time() + 60
+            while metric(port, "b77_rollouts_pending") > 0 and time.time() < deadline:
+                time.sleep(0.05)
+            ran = got["requests"] if mode == "legacy" else metric(port, "b77_rollouts_started_total")
+            got["rollouts_ran"] = ran
+            got["cpu_ms_per_rollout"] = (cpu_s(app) - cpu0) * 1000 / max(ran, 1)
+            got["kept_bytes"] = metric(port, "b77_rollouts_kept_bytes")
+            got["mode"] = mode
+            out.append(got)
+            app.send_signal(signal.SIGTERM)
+            app.wait()
+    finally:
+        WARMUP = saved
+    return out
+
+
 def rate_limited(adapt, n=500, rpm=3000):
     """n rollouts at once (n connections) against bin/mock-llm --rpm: how fast
     they come back, how many fail, how many calls the LLM refused."""
@@ -403,6 +442,8 @@ def main():
     results["full_request"] = full_request_cpu(instant)
     print("  reply stores ...", file=sys.stderr, flush=True)
     results["stores"] = store_rows(instant)
+    print("  POST /rollouts, sync and async ...", file=sys.stderr, flush=True)
+    results["contract"] = contract_rows(instant)
     print("  rate-limited LLM ...", file=sys.stderr, flush=True)
     results["rate_limited"] = [rate_limited(True), rate_limited(False)]
 
@@ -448,6 +489,14 @@ def main():
                      f"a write {r['miss_put_us']:.0f} us; {r['hit_store_hits']:.0f} hits from the file")
         print(f"  {r['store']:>7}: misses {r['miss']['rps']:.0f}/s ({r['miss']['cpu_ms_per_rollout']:.3f} ms CPU), "
               f"repeat {r['hit']['rps']:.0f}/s ({r['hit']['cpu_ms_per_rollout']:.3f} ms CPU){extra}")
+    print("\nthe newest contract (64 connections, instant upstream, --cache off, a new rollout_id "
+          "each time; CPU until the last rollout finished):")
+    names = {"legacy": "POST /rollout         ", "sync": "POST /rollouts sync   ",
+             "async": "POST /rollouts async  "}
+    for r in results["contract"]:
+        print(f"  {names[r['mode']]} {r['rps']:>8.0f} requests/s, {r['rollouts_ran']:.0f} rollouts ran, "
+              f"{r['cpu_ms_per_rollout']:.3f} ms CPU per rollout, p99 {r['p99_ms'] or 0:.2f} ms, "
+              f"{r['errors']} errors; results kept {r['kept_bytes'] / 1048576:.1f} MiB")
     print(f"\nrate-limited LLM ({results['rate_limited'][0]['limit_per_s']:.0f} requests/s, "
           f"bin/mock-llm --rpm 3000; {results['rate_limited'][0]['rollouts']} rollouts at once):")
     for r in results["rate_limited"]:
