@@ -496,6 +496,10 @@ static json_t *state_doc(const ro_entry *e)
     char c[32], u[32];
     contract_iso_time(e->created_ms, c);
     contract_iso_time(e->updated_ms, u);
+    /* rollout ids are at most 128 characters */
+    char status_url[160], events_url[168];
+    snprintf(status_url, sizeof status_url, "/rollouts/%s", e->req.rollout_id);
+    snprintf(events_url, sizeof events_url, "/rollouts/%s/events", e->req.rollout_id);
     json_t *d = json_pack(
         "{s:s,s:s,s:o,s:s,s:o,s:s,s:s,s:s,s:b,s:n,s:o,s:{s:b,s:b,s:b,s:b},s:{s:s,s:s,s:b,s:b},"
         "s:s,s:b,s:{s:i,s:i,s:n,s:o,s:[],s:[]},s:[],s:{},s:{},s:b,s:I,s:s,s:s}",
@@ -515,12 +519,7 @@ static json_t *state_doc(const ro_entry *e)
         e->state == RS_COMPLETED ? 1 : 0, "agent_turn_count", e->state == RS_COMPLETED ? 1 : 0,
         "wall_clock_seconds", "reward", json_null(), "goal_signals", "stall_signals",
         "artifacts", "env_state", "metadata", "started", 1, "event_count", (json_int_t)e->seq,
-        "status_url", "", "events_url", "");
-    char url[200];
-    snprintf(url, sizeof url, "/rollouts/%s", e->req.rollout_id);
-    json_object_set_new(d, "status_url", json_string(url));
-    snprintf(url, sizeof url, "/rollouts/%s/events", e->req.rollout_id);
-    json_object_set_new(d, "events_url", json_string(url));
+        "status_url", status_url, "events_url", events_url);
     return d;
 }
 
