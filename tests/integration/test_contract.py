@@ -134,6 +134,7 @@ def async_submission_polls_and_streams():
     eq(r.status, 202, r.body[:200])
     eq(r.header("Location"), "/rollouts/async-1")
     ok(r.json()["status"] in ("queued", "running"))
+    eq((r.json()["status_url"], r.json()["events_url"]), ("/rollouts/async-1", "/rollouts/async-1/events"))
     # the stream follows it to the end
     conn = http.client.HTTPConnection(Env.app.host, Env.app.port, timeout=30)
     conn.request("GET", "/rollouts/async-1/events", headers={"X-API-Key": KEY,
