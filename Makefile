@@ -10,7 +10,7 @@ CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Iio -Iserver -Ioptimizer -Imock $(
 LIB_CPPFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
 LDLIBS  := -lmicrohttpd -ljansson -lcsv -luuid -lcurl -lpthread -lm
 # The task app opens libcurl itself, on a thread during start-up (server/curl_load.c).
-APP_LDLIBS := $(filter-out -lcurl,$(LDLIBS)) -lsqlite3
+APP_LDLIBS := $(filter-out -lcurl,$(LDLIBS)) -lsqlite3 -lhiredis
 
 SAN_ASAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 SAN_TSAN := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
@@ -101,7 +101,7 @@ build/asan/bin/toml-decode: $(call objs,asan,tools/toml_decode.c $(LIB_SRC))
 	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
 
 build/unit-tests: $(call objs,rel,$(UNIT_SRC) $(IO_SRC) $(LIB_SRC) $(SERVER_NOMAIN) $(OPT_NOMAIN) $(MOCK_NOMAIN))
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lsqlite3
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lsqlite3 -lhiredis
 
 build/asan/bin/task-app: $(call objs,asan,$(SERVER_SRC) $(IO_SRC) $(LIB_SRC))
 	@mkdir -p $(dir $@)
@@ -112,7 +112,7 @@ build/asan/bin/mock-llm: $(call objs,asan,$(MOCK_SRC) $(IO_SRC) $(LIB_SRC))
 	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS)
 
 build/asan/unit-tests: $(call objs,asan,$(UNIT_SRC) $(IO_SRC) $(LIB_SRC) $(SERVER_NOMAIN) $(OPT_NOMAIN) $(MOCK_NOMAIN))
-	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS) -lsqlite3
+	$(CC) $(SAN_ASAN) -o $@ $^ $(LDLIBS) -lsqlite3 -lhiredis
 
 build/tsan/bin/task-app: $(call objs,tsan,$(SERVER_SRC) $(IO_SRC) $(LIB_SRC))
 	@mkdir -p $(dir $@)
@@ -143,7 +143,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 
 test: deps-test dataset
-	@$(MAKE) --no-print-directory test-all
+	@$(MAKE) --no-print-directory -j$$(nproc) test-all
 
 deps-test:
 	@scripts/install-deps.sh --test

@@ -67,8 +67,9 @@ void buf_free(buf *b);
 /* Hands the buffer's string to the caller (never NULL) and empties b. */
 char *buf_steal(buf *b);
 
-/* Milliseconds of CLOCK_MONOTONIC, and of the wall clock. */
+/* Milliseconds (microseconds) of CLOCK_MONOTONIC, and of the wall clock. */
 int64_t now_ms(void);
+int64_t now_us(void);
 /* The wall clock, ms since the epoch (for timestamps people read). */
 int64_t wall_ms(void);
 double now_wall(void);

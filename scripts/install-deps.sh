@@ -2,13 +2,14 @@
 # Installs the Debian packages the project needs, only those missing.
 # Uses sudo when not root. Safe to run repeatedly (it is quick when all is there).
 # --check: print the missing packages (nothing when all are there), install nothing.
-# --test:  also what the tests need beyond the build (Chromium, for the report's browser test).
+# --test:  also what the tests need beyond the build (Chromium, for the report's browser test;
+#          Redis and nginx, which the store tests start on loopback).
 set -euo pipefail
 
 need=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libcsv-dev uuid-dev libsqlite3-dev
-      python3 curl ca-certificates shellcheck clang libclang-rt-14-dev)
+      libhiredis-dev python3 curl ca-certificates shellcheck clang libclang-rt-14-dev)
 for arg in "$@"; do
-    [ "$arg" = "--test" ] && need+=(chromium)
+    [ "$arg" = "--test" ] && need+=(chromium redis-server nginx-light)
 done
 missing=()
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

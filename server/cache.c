@@ -148,11 +148,12 @@ static void keep(cache *c, cache_key k, const char *body, size_t len)
     c->entries++;
 }
 
-cache *cache_new(size_t max_bytes, const char *store_spec, char *err, size_t errlen)
+cache *cache_new(size_t max_bytes, const char *store_spec, int64_t ttl_ms, char *err,
+                 size_t errlen)
 {
     store *st = NULL;
     if (store_spec && strcmp(store_spec, "memory") != 0 &&
-        !(st = store_open(store_spec, max_bytes, err, errlen)))
+        !(st = store_open(store_spec, max_bytes, ttl_ms, err, errlen)))
         return NULL;
     cache *c = xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->lock, NULL);
@@ -205,15 +206,27 @@ int cache_get(cache *c, cache_key key, char **out, size_t *len)
     return 1;
 }
 
-void cache_put(cache *c, cache_key key, const char *body, size_t len)
+void cache_keep(cache *c, cache_key key, const char *body, size_t len)
 {
     if (!c->max_bytes)
         return;
     pthread_mutex_lock(&c->lock);
     keep(c, key, body, len);
     pthread_mutex_unlock(&c->lock);
+}
+
+void cache_put(cache *c, cache_key key, const char *body, size_t len)
+{
+    if (!c->max_bytes)
+        return;
+    cache_keep(c, key, body, len);
     if (c->store)
         store_put(c->store, &key, body, len);
+}
+
+store *cache_store(cache *c)
+{
+    return c->store;
 }
 
 int cache_join(cache *c, cache_key key, void *waiter)
@@ -293,10 +306,11 @@ json_t *cache_store_json(cache *c, int with_file)
     return j;
 }
 
-void cache_count(cache *c, int miss, int shared)
+void cache_count(cache *c, int miss, int shared, int hit)
 {
     pthread_mutex_lock(&c->lock);
     c->misses += (unsigned long)miss;
     c->shared += (unsigned long)shared;
+    c->hits += (unsigned long)hit;
     pthread_mutex_unlock(&c->lock);
 }

@@ -29,13 +29,18 @@ cache_key cache_key_for(const char *url, const char *body, size_t body_len);
  * level and the store each. store_spec NULL or "memory": memory only; else
  * a store.h spec. Returns NULL with a message in err when the spec is not
  * one. */
-cache *cache_new(size_t max_bytes, const char *store_spec, char *err, size_t errlen);
+cache *cache_new(size_t max_bytes, const char *store_spec, int64_t ttl_ms, char *err,
+                 size_t errlen);
 void cache_free(cache *c);
 
 /* A stored reply body for key: a new copy in *out (caller frees), or 0. */
 int cache_get(cache *c, cache_key key, char **out, size_t *len);
-/* Stores a successful reply body (copied). */
+/* Stores a successful reply body (copied), in memory and the store. */
 void cache_put(cache *c, cache_key key, const char *body, size_t len);
+/* The same in memory only (a reply another process stored). */
+void cache_keep(cache *c, cache_key key, const char *body, size_t len);
+/* The store behind the memory level (borrowed), NULL when none. */
+store *cache_store(cache *c);
 
 /* In-flight calls. cache_join returns 1 and records waiter when a call with
  * this key is already running (the caller parks and waits); otherwise it
@@ -53,7 +58,7 @@ cache_stats cache_get_stats(cache *c);
 int cache_store_stats(cache *c, store_stats *out, int with_file);
 /* {"kind", "path", "state", ...} (new reference) for /health and /info. */
 json_t *cache_store_json(cache *c, int with_file);
-/* Counts a lookup outcome (hits are counted by cache_get). */
-void cache_count(cache *c, int miss, int shared);
+/* Counts a lookup outcome (cache_get counts its own hits). */
+void cache_count(cache *c, int miss, int shared, int hit);
 
 #endif

@@ -35,7 +35,8 @@ typedef struct server_config {
     int check_counts;          /* require the published row counts */
     int cache_mode;            /* 0 off, 1 auto (temperature 0 only), 2 on */
     size_t cache_bytes;        /* reply cache bound */
-    const char *cache_store;   /* "memory", "sqlite:PATH", or NULL (memory) */
+    const char *cache_store;   /* "memory", "sqlite:PATH", "redis://...", or NULL (memory) */
+    long cache_ttl_s;          /* how long Redis keeps a reply; 0: its memory policy decides */
     int cache_stats;           /* print the store's figures and exit */
     long rollout_retention_s;  /* POST /rollouts results kept this long for replay */
     size_t rollout_bytes;      /* ...within this much memory */

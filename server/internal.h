@@ -122,6 +122,14 @@ struct request {
     int leader; /* other identical requests wait for this one's call... */
     int shared; /* ...and have been handed its result */
     int adapted; /* resent once in a form the LLM server accepts */
+    /* The fleet's one call (a store shared by hosts, store.h): the leader
+     * asks the store before calling. Set by the store's thread while the
+     * request is parked, read by its worker after it is resumed. */
+    int claiming;                  /* parked on store_claim's answer */
+    enum store_claim claim_result;
+    int claim_waited;
+    int fleet_lock;  /* holds the fleet's lock on ckey: release it when done */
+    int fleet_found; /* the reply came from another process: no call was made */
 
     /* POST /rollouts (rollouts_handler.c). A job is a request with conn
      * NULL: its reply goes to entry. */

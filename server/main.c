@@ -42,12 +42,14 @@ static void *init_curl(void *arg)
 static int print_cache_stats(const server_config *cfg)
 {
     if (!cfg->cache_store || strcmp(cfg->cache_store, "memory") == 0) {
-        fprintf(stderr, "task-app: --cache-stats needs --cache-store sqlite:PATH (or --cache-file)\n");
+        fprintf(stderr, "task-app: --cache-stats needs --cache-store sqlite:PATH (or --cache-file) "
+                        "or redis://HOST:PORT\n");
         return 2;
     }
     char err[300];
     jalloc_install();
-    store *st = store_open(cfg->cache_store, cfg->cache_bytes, err, sizeof err);
+    store *st = store_open(cfg->cache_store, cfg->cache_bytes, (int64_t)cfg->cache_ttl_s * 1000, err,
+                           sizeof err);
     if (!st) {
         fprintf(stderr, "task-app: %s\n", err);
         return 2;
@@ -58,8 +60,13 @@ static int print_cache_stats(const server_config *cfg)
         store_close(st);
         return 1;
     }
-    printf("store: %s %s\nentries: %lld\nbytes: %lld (bound %zu)\nlookups: %lld, hits: %lld",
-           s.kind, s.path, s.entries, s.bytes, cfg->cache_bytes, s.lookups_all, s.hits_all);
+    if (strcmp(s.kind, "redis") == 0) /* its own maxmemory bounds it */
+        printf("store: %s %s\nentries: %lld (keys in the database)\nbytes: %lld (Redis's "
+               "used_memory)\nlookups: %lld, hits: %lld",
+               s.kind, s.path, s.entries, s.bytes, s.lookups_all, s.hits_all);
+    else
+        printf("store: %s %s\nentries: %lld\nbytes: %lld (bound %zu)\nlookups: %lld, hits: %lld",
+               s.kind, s.path, s.entries, s.bytes, cfg->cache_bytes, s.lookups_all, s.hits_all);
     if (s.lookups_all > 0)
         printf(" (hit rate %.1f%%)", 100.0 * (double)s.hits_all / (double)s.lookups_all);
     printf("\n");

@@ -208,6 +208,18 @@ void metrics_render_cache(const cache_stats *cs, const store_stats *st, buf *out
                "# TYPE b77_cache_store_bytes gauge\nb77_cache_store_bytes %lld\n",
                st->kind, st->ok, st->errors, st->repaired, st->gets, st->hits, st->puts, st->get_seconds,
                st->put_seconds, st->entries, st->bytes);
+    if (strcmp(st->kind, "redis") == 0)
+        buf_printf(out,
+                   "# HELP b77_cache_store_claims_total A fleet's one call per request: locks asked, "
+                   "those that waited for another replica, those answered by its reply.\n"
+                   "# TYPE b77_cache_store_claims_total counter\n"
+                   "b77_cache_store_claims_total{result=\"asked\"} %lu\n"
+                   "b77_cache_store_claims_total{result=\"waited\"} %lu\n"
+                   "b77_cache_store_claims_total{result=\"found\"} %lu\n"
+                   "# HELP b77_cache_store_dropped_total Writes not queued (the queue was full, or "
+                   "the store down).\n# TYPE b77_cache_store_dropped_total counter\n"
+                   "b77_cache_store_dropped_total %lu\n",
+                   st->claims, st->claims_waited, st->claims_found, st->dropped);
 }
 
 void metrics_render_adaptations(const long *counts, int n, buf *out)

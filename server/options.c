@@ -69,9 +69,13 @@ static void usage(FILE *out)
         "  --cache-bytes N        bound of the reply cache, in memory and in its store each\n"
         "                         (default 67108864)\n"
         "  --cache-store STORE    where replies are kept besides memory: memory (none; the\n"
-        "                         default) or sqlite:PATH (a SQLite file: kept across restarts,\n"
+        "                         default), sqlite:PATH (a SQLite file: kept across restarts,\n"
         "                         shared by the task apps of a host, least recently used\n"
-        "                         replies evicted past --cache-bytes)\n"
+        "                         replies evicted past --cache-bytes) or redis://HOST:PORT[/DB]\n"
+        "                         (shared by replicas on many hosts: one LLM call per distinct\n"
+        "                         request across them; Redis's maxmemory bounds it)\n"
+        "  --cache-ttl S          how long Redis keeps a reply (default 604800, a week; 0: until\n"
+        "                         its memory policy evicts it)\n"
         "  --cache-file PATH      the same as --cache-store sqlite:PATH\n"
         "  --cache-stats          print the store's entries, bytes and hit rate, and exit\n"
         "  --rollout-retention S  keep POST /rollouts results S seconds for replay by\n"
@@ -128,7 +132,7 @@ int options_parse(server_config *cfg, int argc, char **argv)
         O_HOST = 256, O_PORT, O_DATA, O_SPLIT, O_INFLIGHT, O_CONNS, O_THREADS, O_BODY, O_URL,
         O_MODEL, O_MAXTIME, O_UPTIMEOUT, O_CONNTIMEOUT, O_RETRIES, O_SHORT, O_STRICT, O_TOOLCHOICE,
         O_IDLE, O_GRACE, O_LOG, O_ANYCOUNT, O_CACHE, O_CACHE_BYTES, O_CACHE_FILE, O_UPIDLE,
-        O_RPM, O_TPM, O_RATE_ADAPT, O_CACHE_STORE, O_CACHE_STATS, O_RETENTION, O_RBYTES,
+        O_RPM, O_TPM, O_RATE_ADAPT, O_CACHE_STORE, O_CACHE_TTL, O_CACHE_STATS, O_RETENTION, O_RBYTES,
     };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST},
@@ -161,6 +165,7 @@ int options_parse(server_config *cfg, int argc, char **argv)
         {"cache-file", required_argument, 0, O_CACHE_FILE},
         {"cache-store", required_argument, 0, O_CACHE_STORE},
         {"cache-stats", no_argument, 0, O_CACHE_STATS},
+        {"cache-ttl", required_argument, 0, O_CACHE_TTL},
         {"rollout-retention", required_argument, 0, O_RETENTION},
         {"rollout-bytes", required_argument, 0, O_RBYTES},
         {"help", no_argument, 0, 'h'},
@@ -187,6 +192,7 @@ int options_parse(server_config *cfg, int argc, char **argv)
         .check_counts = 1,
         .cache_mode = 1,
         .cache_bytes = 64u << 20,
+        .cache_ttl_s = 7 * 86400,
         .rate_adapt = 1,
     };
     cfg->openai_key = env("OPENAI_API_KEY");
@@ -319,12 +325,18 @@ int options_parse(server_config *cfg, int argc, char **argv)
             cfg->cache_store = store_spec;
             break;
         case O_CACHE_STORE:
-            if (strcmp(optarg, "memory") != 0 && (strncmp(optarg, "sqlite:", 7) != 0 || !optarg[7])) {
-                fprintf(stderr, "task-app: --cache-store must be memory or sqlite:PATH, got \"%s\"\n",
+            if (strcmp(optarg, "memory") != 0 && (strncmp(optarg, "sqlite:", 7) != 0 || !optarg[7]) &&
+                strncmp(optarg, "redis://", 8) != 0) {
+                fprintf(stderr, "task-app: --cache-store must be memory, sqlite:PATH or "
+                                "redis://HOST:PORT[/DB], got \"%s\"\n",
                         optarg);
                 return -1;
             }
             cfg->cache_store = optarg;
+            break;
+        case O_CACHE_TTL:
+            if (parse_long("--cache-ttl", optarg, 0, 10L * 365 * 86400, &v)) return -1;
+            cfg->cache_ttl_s = v;
             break;
         case O_CACHE_STATS: cfg->cache_stats = 1; break;
         case O_RETENTION:

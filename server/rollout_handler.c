@@ -92,6 +92,8 @@ static int newest_contract(const json_t *body)
            json_object_get(body, "candidate_overlay") || json_object_get(body, "submission_mode");
 }
 
+static void on_claimed(void *arg, enum store_claim result, char *body, size_t len, int waited);
+
 enum MHD_Result start_rollout(struct request *rq)
 {
     server *s = rq->srv;
@@ -154,13 +156,57 @@ enum MHD_Result start_rollout(struct request *rq)
         if (cache_join(s->cache, rq->ckey, rq)) {
             /* The same call is already running: wait for its reply. */
             rq->cache_state = "shared";
-            cache_count(s->cache, 0, 1);
+            cache_count(s->cache, 0, 1, 0);
             return MHD_YES;
         }
         rq->cache_state = "miss";
         rq->leader = 1;
-        cache_count(s->cache, 1, 0);
+        /* A store shared by a fleet: one process of it makes the call. */
+        int64_t left = rq->call.deadline - now_ms();
+        rq->claiming = 1;
+        if (store_claim(cache_store(s->cache), &rq->ckey, left, left, on_claimed, rq))
+            return MHD_YES;
+        rq->claiming = 0;
+        cache_count(s->cache, 1, 0, 0);
     }
+    upstream_submit(s->up, &rq->call);
+    return MHD_YES;
+}
+
+/* store_claim's answer, on the store's thread: the request resumes on its
+ * worker (claim_resolved). */
+static void on_claimed(void *arg, enum store_claim result, char *body, size_t len, int waited)
+{
+    struct request *rq = arg;
+    rq->claim_result = result;
+    rq->claim_waited = waited;
+    if (result == STORE_CLAIM_FOUND) {
+        buf_reset(&rq->call.reply);
+        buf_append(&rq->call.reply, body, len);
+        free(body);
+    }
+    request_resume(rq);
+    upstream_kick(rq->srv->up);
+}
+
+/* The leader's claim answered: another process's reply (answered as a hit,
+ * or as shared when that call was in flight), or this one's call to make. */
+static enum MHD_Result claim_resolved(struct request *rq)
+{
+    server *s = rq->srv;
+    rq->claiming = 0;
+    if (rq->claim_result == STORE_CLAIM_FOUND) {
+        rq->fleet_found = 1;
+        rq->cache_state = rq->claim_waited ? "shared" : "hit";
+        cache_count(s->cache, 0, rq->claim_waited, !rq->claim_waited);
+        rq->call.result = UPCALL_HTTP;
+        rq->call.status = 200;
+        rq->call.started = rq->call.finished = now_ms();
+        return finish_rollout(rq);
+    }
+    rq->fleet_lock = rq->claim_result == STORE_CLAIM_OWNED;
+    cache_count(s->cache, 1, 0, 0);
+    request_suspend(rq);
     upstream_submit(s->up, &rq->call);
     return MHD_YES;
 }
@@ -221,7 +267,9 @@ enum MHD_Result finish_rollout(struct request *rq)
     metrics *mt = rq->srv->metrics;
     char msg[400];
     char outcome[16];
-    int own_call = !rq->cache_state || rq->leader;
+    if (rq->claiming)
+        return claim_resolved(rq);
+    int own_call = (!rq->cache_state || rq->leader) && !rq->fleet_found;
     /* The reply is parsed once, here: a usable one is what the cache keeps. */
     int ok_status = c->result == UPCALL_HTTP && c->status >= 200 && c->status < 300;
     llm_reply r;
@@ -231,8 +279,13 @@ enum MHD_Result finish_rollout(struct request *rq)
     if (rq->leader) {
         /* Store before waking the waiters, so that a request arriving in
          * between finds it in the cache. */
-        if (parsed)
+        if (parsed && rq->fleet_found)
+            cache_keep(rq->srv->cache, rq->ckey, c->reply.data, c->reply.len);
+        else if (parsed)
             cache_put(rq->srv->cache, rq->ckey, c->reply.data, c->reply.len);
+        if (rq->fleet_lock) /* after the reply is stored: the others find it */
+            store_release(cache_store(rq->srv->cache), &rq->ckey);
+        rq->fleet_lock = 0;
         share_with_waiters(rq);
     }
     if (!ok_status && adapt_and_resend(rq))

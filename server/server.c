@@ -447,7 +447,8 @@ server *server_start(const server_config *cfg, const dataset *ds, const auth *a)
     }
     if (cfg->cache_mode) {
         char err[300];
-        s->cache = cache_new(cfg->cache_bytes, cfg->cache_store, err, sizeof err);
+        s->cache = cache_new(cfg->cache_bytes, cfg->cache_store, (int64_t)cfg->cache_ttl_s * 1000,
+                             err, sizeof err);
         if (!s->cache) {
             log_error("%s", err);
             server_free(s);

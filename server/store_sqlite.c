@@ -1,4 +1,4 @@
-/* store_sqlite.c: see store.h. One connection, its statements prepared
+/* store_sqlite.c: the sqlite:PATH store (store.h). One connection, its statements prepared
  * once, behind the store's mutex. Lookups run on the caller's thread;
  * writes are queued (a copy each; bounded: past it they are dropped and
  * counted, never waited for) and written by the store's own thread, up to
@@ -14,7 +14,7 @@
  * when it was last read or written (ms since the epoch), the order of
  * eviction (a scan, when the file is over its bound).
  * meta(k, v): the format, and every process's lookups and hits. */
-#include "store.h"
+#include "store_impl.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -66,7 +66,8 @@ typedef struct pending {
     struct pending *next;
 } pending;
 
-struct store {
+typedef struct sqlite_store {
+    store base;
     pthread_mutex_t lock; /* the connection and the figures */
     pthread_mutex_t qlock; /* the queue of writes */
     pthread_cond_t qcond;
@@ -83,7 +84,7 @@ struct store {
     store_stats st;
     unsigned long pending_lookups, pending_hits;
     int64_t last_log;
-};
+} sq;
 
 /* The row of a key: its first 8 bytes. */
 static sqlite3_int64 row_of(const store_key *k)
@@ -94,15 +95,8 @@ static sqlite3_int64 row_of(const store_key *k)
     return (sqlite3_int64)v;
 }
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Records an error; logs it unless one was logged in the last minute. */
-static void failed(store *s, const char *what, int rc)
+static void failed(sq *s, const char *what, int rc)
 {
     s->st.ok = 0;
     s->st.errors++;
@@ -116,7 +110,7 @@ static void failed(store *s, const char *what, int rc)
     }
 }
 
-static void close_db(store *s)
+static void close_db(sq *s)
 {
     for (int i = 0; i < NQ; i++) {
         sqlite3_finalize(s->q[i]);
@@ -146,7 +140,7 @@ static char *set_aside(const char *path, const char *suffix)
 }
 
 /* Opens (creating) the database at s->path; 0, or an SQLite error code. */
-static int open_db(store *s)
+static int open_db(sq *s)
 {
     int rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                                   SQLITE_OPEN_FULLMUTEX, NULL);
@@ -180,7 +174,7 @@ static int damage(int rc)
 }
 
 /* Opens the database, moving a damaged one aside and starting anew. */
-static int open_or_repair(store *s)
+static int open_or_repair(sq *s)
 {
     int rc = open_db(s);
     if (rc == SQLITE_OK)
@@ -207,7 +201,7 @@ static int open_or_repair(store *s)
 
 /* A failed statement: damage makes the store start anew; anything else is
  * a miss. */
-static void statement_failed(store *s, const char *what, int rc)
+static void statement_failed(sq *s, const char *what, int rc)
 {
     failed(s, what, rc);
     if (damage(rc)) {
@@ -299,17 +293,16 @@ static void set_aside_foreign(const char *path)
 
 static void *writer_run(void *arg);
 
-store *store_open(const char *spec, size_t max_bytes, char *err, size_t errlen)
+static const store_ops sqlite_ops;
+
+store *store_sqlite_open(const char *path, size_t max_bytes)
 {
-    if (strncmp(spec, "sqlite:", 7) != 0 || !spec[7]) {
-        snprintf(err, errlen, "unknown cache store \"%s\" (want memory or sqlite:PATH)", spec);
-        return NULL;
-    }
-    store *s = xcalloc(1, sizeof *s);
+    sq *s = xcalloc(1, sizeof *s);
+    s->base.ops = &sqlite_ops;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->qlock, NULL);
     pthread_cond_init(&s->qcond, NULL);
-    s->path = xstrdup(spec + 7);
+    s->path = xstrdup(path);
     s->max_bytes = max_bytes;
     s->st.kind = "sqlite";
     s->st.path = s->path;
@@ -326,10 +319,10 @@ store *store_open(const char *spec, size_t max_bytes, char *err, size_t errlen)
     if (!s->writer_started)
         log_warn("reply cache store %s: cannot start its writer thread: replies will not be "
                  "stored", s->path);
-    return s;
+    return &s->base;
 }
 
-static void flush_counts(store *s)
+static void flush_counts(sq *s)
 {
     if (!s->db || (!s->pending_lookups && !s->pending_hits))
         return;
@@ -347,10 +340,9 @@ static void flush_counts(store *s)
     s->pending_lookups = s->pending_hits = 0;
 }
 
-void store_close(store *s)
+static void sqlite_close(store *b)
 {
-    if (!s)
-        return;
+    sq *s = (sq *)b;
     if (s->writer_started) { /* the queued writes go in first */
         pthread_mutex_lock(&s->qlock);
         s->stop = 1;
@@ -369,10 +361,11 @@ void store_close(store *s)
     free(s);
 }
 
-int store_get(store *s, const store_key *key, char **out, size_t *len)
+static int sqlite_get(store *b, const store_key *key, char **out, size_t *len)
 {
+    sq *s = (sq *)b;
     pthread_mutex_lock(&s->lock);
-    int64_t t0 = mono_us();
+    int64_t t0 = now_us();
     int hit = 0;
     s->st.gets++;
     s->pending_lookups++;
@@ -428,7 +421,7 @@ int store_get(store *s, const store_key *key, char **out, size_t *len)
     s->pending_hits += (unsigned long)hit;
     if (s->pending_lookups >= COUNTS_EVERY)
         flush_counts(s);
-    s->st.get_seconds += (double)(mono_us() - t0) / 1e6;
+    s->st.get_seconds += (double)(now_us() - t0) / 1e6;
     pthread_mutex_unlock(&s->lock);
     return hit;
 }
@@ -436,7 +429,7 @@ int store_get(store *s, const store_key *key, char **out, size_t *len)
 /* Deletes the least recently used replies until the file holds 90% of
  * max_bytes at most (its true total read back, since other processes write
  * too): about as many rows as the excess takes, a few rounds at most. */
-static void evict(store *s)
+static void evict(sq *s)
 {
     for (int round = 0; round < 16; round++) {
         sqlite3_stmt *t = s->q[Q_TOTAL];
@@ -458,7 +451,7 @@ static void evict(store *s)
     }
 }
 
-static void put_locked(store *s, const store_key *key, const char *body, size_t len)
+static void put_locked(sq *s, const store_key *key, const char *body, size_t len)
 {
     sqlite3_stmt *q = s->q[Q_PUT];
     sqlite3_bind_int64(q, 6, row_of(key));
@@ -477,8 +470,9 @@ static void put_locked(store *s, const store_key *key, const char *body, size_t 
     s->bytes += (long long)len;
 }
 
-void store_put(store *s, const store_key *key, const char *body, size_t len)
+static void sqlite_put(store *b, const store_key *key, const char *body, size_t len)
 {
+    sq *s = (sq *)b;
     if (len > s->max_bytes || len > (size_t)1 << 30)
         return;
     pthread_mutex_lock(&s->qlock);
@@ -509,10 +503,10 @@ void store_put(store *s, const store_key *key, const char *body, size_t len)
 
 /* Writes a batch in one transaction (one at a time should BEGIN fail:
  * another process holding the lock longer than the busy wait). */
-static void write_batch(store *s, pending *batch)
+static void write_batch(sq *s, pending *batch)
 {
     pthread_mutex_lock(&s->lock);
-    int64_t t0 = mono_us();
+    int64_t t0 = now_us();
     if (!s->db)
         open_or_repair(s);
     int txn = s->db && sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
@@ -529,13 +523,13 @@ static void write_batch(store *s, pending *batch)
     }
     if (s->db && s->bytes > (long long)s->max_bytes)
         evict(s);
-    s->st.put_seconds += (double)(mono_us() - t0) / 1e6;
+    s->st.put_seconds += (double)(now_us() - t0) / 1e6;
     pthread_mutex_unlock(&s->lock);
 }
 
 static void *writer_run(void *arg)
 {
-    store *s = arg;
+    sq *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->qlock);
         while (!s->head && !s->stop)
@@ -570,8 +564,9 @@ static void *writer_run(void *arg)
     }
 }
 
-store_stats store_get_stats(store *s, int with_file)
+static store_stats sqlite_stats(store *b, int with_file)
 {
+    sq *s = (sq *)b;
     pthread_mutex_lock(&s->lock);
     store_stats st = s->st;
     st.entries = st.bytes = -1;
@@ -600,3 +595,5 @@ store_stats store_get_stats(store *s, int with_file)
     pthread_mutex_unlock(&s->lock);
     return st;
 }
+
+static const store_ops sqlite_ops = {sqlite_get, sqlite_put, sqlite_stats, sqlite_close, NULL, NULL, NULL};

@@ -61,6 +61,9 @@ suite "hardening" python3 tests/integration/test_hardening.py
 suite "reply store" python3 tests/integration/test_store.py
 suite "reply store (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integration/test_store.py
 suite "reply store (tsan task-app)" env B77_BIN=build/tsan-bin B77_MOCK_BIN=bin python3 tests/integration/test_store.py
+suite "redis store" python3 tests/integration/test_redis.py
+suite "redis store (asan+ubsan)" env B77_BIN=build/asan/bin python3 tests/integration/test_redis.py
+suite "redis store (tsan task-app)" env B77_BIN=build/tsan-bin B77_MOCK_BIN=bin python3 tests/integration/test_redis.py
 suite "contract (POST /rollouts)" python3 tests/integration/test_contract.py
 suite "contract (asan+ubsan)" env B77_BIN=build/asan/bin B77_CONTRACT_PENDING=200 \
     python3 tests/integration/test_contract.py

@@ -1,0 +1,967 @@
+/* store_redis.c: the redis://HOST:PORT[/DB] store (store.h). One
+ * connection, hiredis's asynchronous API driven by this store's own epoll
+ * loop on one thread: no thread per request, and every caller's wait is
+ * bounded.
+ *
+ * - A lookup (store_get) is queued for the loop and waited for at most
+ *   GET_WAIT_MS on the caller's thread. One that times out makes lookups
+ *   skip the store for SKIP_MS (a miss each, at once), so a slow Redis costs
+ *   a rollout 50 ms once, not every time.
+ * - A write is queued (bounded; past it dropped and counted) and sent by the
+ *   loop: SET with PX --cache-ttl. Redis's own memory policy bounds it.
+ * - A claim (store_claim) is the fleet's one call per request: SET lock NX
+ *   PX and GET reply, pipelined; the lock's holder calls the LLM, the others
+ *   ask again every POLL_MS until the reply is there, the lock is free
+ *   (they take it), or their wait is over.
+ * - Down, refusing or stalled (no answer for STALL_MS: the connection is
+ *   dropped): every request is answered at once as a miss or "unavailable",
+ *   the state shows in /health and /info, one log line a minute, and the
+ *   loop connects again, backing off from 100 ms to 2 s.
+ *
+ * Stored value: "B77R", the body's length (8 bytes, little-endian), its
+ * SHA-256, the body; one that fails the check is deleted and is a miss.
+ * Keys: b77:reply:<hex key>, b77:lock:<hex key>; every process's lookups
+ * and hits in b77:stats:lookups and b77:stats:hits.
+ *
+ * Ownership: an op belongs to the queue (mu) until the loop takes it; then
+ * to the loop, which hands it to hiredis as a reply's privdata and frees it
+ * when the last reply (or the connection's end) comes. A lookup's op is
+ * shared with its waiting caller under mu: whichever of the two is last
+ * (the caller gave up: `abandoned`; or the loop answered: `done`) frees it.
+ * A claim's callback runs on the loop thread. */
+#include "store_impl.h"
+
+#include <errno.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "log.h"
+#include "sha256.h"
+#include "util.h"
+
+#define GET_WAIT_MS 50
+#define STATS_WAIT_MS 1000
+#define SKIP_MS 1000
+#define STALL_MS 1000
+#define POLL_MS 20
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+#define COUNTS_EVERY_MS 1000
+#define LOG_EVERY_MS 60000
+#define QUEUE_OPS 16384
+#define QUEUE_BYTES (64u << 20)
+#define MAGIC "B77R"
+#define HEADER (4 + 8 + 32)
+
+enum op_kind { OP_GET, OP_PUT, OP_CLAIM, OP_RELEASE, OP_STATS };
+
+typedef struct op {
+    enum op_kind kind;
+    store_key key;
+    char *value; /* OP_PUT: the stored value (header and body) */
+    size_t value_len;
+    int64_t lock_ms, until, next_poll; /* OP_CLAIM */
+    store_claim_cb cb;
+    void *arg;
+    int waited, got_lock, replies; /* replies still to come */
+    /* OP_GET and OP_STATS, under mu */
+    int done, abandoned, hit;
+    char *out;
+    size_t out_len;
+    long long entries, bytes, lookups_all, hits_all;
+    struct op *next;
+} op;
+
+typedef struct redis_store {
+    store base;
+    char *spec, *host;
+    int port, db;
+    int64_t ttl_ms;
+    char lock_id[37]; /* this process's name on a lock */
+
+    pthread_mutex_t mu; /* the queue, the figures, the lookups' answers */
+    pthread_cond_t answered;
+    op *qhead, *qtail;
+    size_t qn, qbytes;
+    int stop;
+    int up;              /* connected (read by callers to skip a dead store) */
+    int64_t skip_until;  /* lookups skip the store until then */
+    store_stats st;
+    unsigned long pending_lookups, pending_hits;
+    int64_t last_log;
+
+    /* the loop thread's own */
+    pthread_t thread;
+    int started;
+    int epfd, wakefd;
+    redisAsyncContext *ac;
+    unsigned events; /* what the connection's fd waits for */
+    int fd;          /* the connection's fd, -1 when none */
+    int64_t reconnect_at;
+    int backoff_ms;
+    int outstanding;       /* replies awaited */
+    int64_t last_progress; /* when the last reply came (or the first of outstanding went) */
+    int64_t next_counts;
+    op *waiting; /* claims waiting for another's reply */
+    int closing; /* the loop is ending: a disconnect is no error */
+} rs;
+
+static void hex_key(const store_key *k, const char *prefix, char out[80])
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t n = strlen(prefix);
+    memcpy(out, prefix, n);
+    for (int i = 0; i < 32; i++) {
+        out[n + 2 * i] = digits[k->d[i] >> 4];
+        out[n + 2 * i + 1] = digits[k->d[i] & 15];
+    }
+    out[n + 64] = '\0';
+}
+
+/* Records an error (under mu); logs it unless one was logged in the last
+ * minute. */
+static void failed_locked(rs *s, const char *what)
+{
+    s->st.ok = 0;
+    s->st.errors++;
+    snprintf(s->st.last_error, sizeof s->st.last_error, "%s", what);
+    int64_t now = now_ms();
+    if (!s->last_log || now - s->last_log >= LOG_EVERY_MS) {
+        s->last_log = now;
+        log_warn("reply cache store %s: %s (the rollouts go on to the LLM; the store is asked "
+                 "again by itself; errors so far: %lu)",
+                 s->spec, what, s->st.errors);
+    }
+}
+
+static void failed(rs *s, const char *what)
+{
+    pthread_mutex_lock(&s->mu);
+    failed_locked(s, what);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void wake(rs *s)
+{
+    uint64_t one = 1;
+    ssize_t n = write(s->wakefd, &one, sizeof one);
+    (void)n; /* a full counter still wakes the loop */
+}
+
+/* ---- the value ------------------------------------------------------------- */
+
+static char *pack_value(const char *body, size_t len, size_t *out_len)
+{
+    char *v = xmalloc(HEADER + len);
+    memcpy(v, MAGIC, 4);
+    uint64_t n = len;
+    for (int i = 0; i < 8; i++)
+        v[4 + i] = (char)(n >> (8 * i));
+    sha256_of(body, len, (unsigned char *)v + 12);
+    memcpy(v + HEADER, body, len);
+    *out_len = HEADER + len;
+    return v;
+}
+
+/* 1 with the body (a new copy) when v is a value that passes its check. */
+static int unpack_value(const char *v, size_t n, char **body, size_t *len)
+{
+    if (n < HEADER || memcmp(v, MAGIC, 4) != 0)
+        return 0;
+    uint64_t want = 0;
+    for (int i = 0; i < 8; i++)
+        want |= (uint64_t)(unsigned char)v[4 + i] << (8 * i);
+    if (want != n - HEADER)
+        return 0;
+    unsigned char sum[32];
+    sha256_of(v + HEADER, n - HEADER, sum);
+    if (memcmp(sum, v + 12, 32) != 0)
+        return 0;
+    *body = xstrndup(v + HEADER, n - HEADER);
+    *len = n - HEADER;
+    return 1;
+}
+
+/* ---- the connection's events (hiredis's adapter hooks) ---------------------- */
+
+static void watch(rs *s)
+{
+    if (s->fd < 0)
+        return;
+    struct epoll_event ev = {.events = s->events, .data.u32 = 1};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->fd, &ev) != 0 && errno == ENOENT)
+        epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->fd, &ev);
+}
+
+static void ev_add_read(void *d)
+{
+    rs *s = d;
+    s->events |= EPOLLIN;
+    watch(s);
+}
+
+static void ev_del_read(void *d)
+{
+    rs *s = d;
+    s->events &= ~(unsigned)EPOLLIN;
+    watch(s);
+}
+
+static void ev_add_write(void *d)
+{
+    rs *s = d;
+    s->events |= EPOLLOUT;
+    watch(s);
+}
+
+static void ev_del_write(void *d)
+{
+    rs *s = d;
+    s->events &= ~(unsigned)EPOLLOUT;
+    watch(s);
+}
+
+static void ev_cleanup(void *d)
+{
+    rs *s = d;
+    if (s->fd >= 0)
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    s->fd = -1;
+    s->events = 0;
+}
+
+/* ---- answers ------------------------------------------------------------- */
+
+static void finish_claim(rs *s, op *o, enum store_claim r, char *body, size_t len)
+{
+    pthread_mutex_lock(&s->mu);
+    if (r == STORE_CLAIM_FOUND)
+        s->st.claims_found++;
+    if (o->waited)
+        s->st.claims_waited++;
+    pthread_mutex_unlock(&s->mu);
+    o->cb(o->arg, r, body, len, o->waited);
+    free(o);
+}
+
+/* A lookup's (or the figures') answer, for its waiting caller. */
+static void answer(rs *s, op *o)
+{
+    pthread_mutex_lock(&s->mu);
+    if (o->abandoned) {
+        pthread_mutex_unlock(&s->mu);
+        free(o->out);
+        free(o);
+        return;
+    }
+    o->done = 1;
+    pthread_cond_broadcast(&s->answered);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Every reply (or its absence: NULL, the connection ended) is progress to
+ * count; then the op's own handling. */
+static void progress(rs *s)
+{
+    if (s->outstanding > 0)
+        s->outstanding--;
+    s->last_progress = now_ms();
+}
+
+static void send_release(rs *s, const store_key *key);
+
+static void on_get(redisAsyncContext *ac, void *r, void *priv)
+{
+    rs *s = ac->data;
+    op *o = priv;
+    redisReply *rep = r;
+    progress(s);
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        failed(s, rep ? rep->str : "the connection ended during a lookup");
+    } else if (rep->type == REDIS_REPLY_STRING) {
+        if (unpack_value(rep->str, rep->len, &o->out, &o->out_len)) {
+            o->hit = 1;
+        } else {
+            char k[80];
+            hex_key(&o->key, "b77:reply:", k);
+            redisAsyncCommand(ac, NULL, NULL, "DEL %s", k);
+            log_warn("reply cache store %s: a stored reply failed its check; deleted, it will "
+                     "be fetched again", s->spec);
+        }
+    }
+    if (rep && rep->type != REDIS_REPLY_ERROR) {
+        pthread_mutex_lock(&s->mu);
+        s->st.ok = 1;
+        pthread_mutex_unlock(&s->mu);
+    }
+    answer(s, o);
+}
+
+static void on_put(redisAsyncContext *ac, void *r, void *priv)
+{
+    rs *s = ac->data;
+    redisReply *rep = r;
+    progress(s);
+    if (!rep || rep->type == REDIS_REPLY_ERROR)
+        failed(s, rep ? rep->str : "the connection ended during a write");
+    (void)priv;
+}
+
+static void on_plain(redisAsyncContext *ac, void *r, void *priv)
+{
+    rs *s = ac->data;
+    redisReply *rep = r;
+    progress(s);
+    if (rep && rep->type == REDIS_REPLY_ERROR)
+        failed(s, rep->str);
+    (void)priv;
+}
+
+static void on_claim_set(redisAsyncContext *ac, void *r, void *priv)
+{
+    rs *s = ac->data;
+    op *o = priv;
+    redisReply *rep = r;
+    progress(s);
+    o->got_lock = rep && rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0;
+    o->replies--;
+}
+
+static void on_claim_get(redisAsyncContext *ac, void *r, void *priv)
+{
+    rs *s = ac->data;
+    op *o = priv;
+    redisReply *rep = r;
+    progress(s);
+    o->replies--;
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        if (rep)
+            failed(s, rep->str);
+        finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
+        return;
+    }
+    char *body;
+    size_t len;
+    if (rep->type == REDIS_REPLY_STRING && unpack_value(rep->str, rep->len, &body, &len)) {
+        if (o->got_lock)
+            send_release(s, &o->key);
+        finish_claim(s, o, STORE_CLAIM_FOUND, body, len);
+        return;
+    }
+    if (o->got_lock) {
+        finish_claim(s, o, STORE_CLAIM_OWNED, NULL, 0);
+        return;
+    }
+    int64_t now = now_ms();
+    if (now >= o->until) {
+        finish_claim(s, o, STORE_CLAIM_TIMEOUT, NULL, 0);
+        return;
+    }
+    o->waited = 1;
+    o->next_poll = now + POLL_MS;
+    o->next = s->waiting;
+    s->waiting = o;
+}
+
+static void on_stats(redisAsyncContext *ac, void *r, void *priv)
+{
+    rs *s = ac->data;
+    op *o = priv;
+    redisReply *rep = r;
+    progress(s);
+    o->replies--;
+    if (rep && rep->type == REDIS_REPLY_INTEGER && o->replies == 2) {
+        o->entries = rep->integer;
+    } else if (rep && rep->type == REDIS_REPLY_STRING && o->replies == 1) {
+        const char *m = strstr(rep->str, "used_memory:");
+        if (m)
+            o->bytes = strtoll(m + 12, NULL, 10);
+    } else if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && o->replies == 0) {
+        for (int i = 0; i < 2; i++)
+            if (rep->element[i]->type == REDIS_REPLY_STRING)
+                *(i ? &o->hits_all : &o->lookups_all) = strtoll(rep->element[i]->str, NULL, 10);
+    }
+    if (o->replies == 0)
+        answer(s, o);
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+static int sent(rs *s, int rc, int n)
+{
+    if (rc != REDIS_OK)
+        return 0;
+    if (s->outstanding == 0)
+        s->last_progress = now_ms();
+    s->outstanding += n;
+    return 1;
+}
+
+static void send_release(rs *s, const store_key *key)
+{
+    static const char script[] =
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end "
+        "return 0";
+    char k[80];
+    hex_key(key, "b77:lock:", k);
+    sent(s, redisAsyncCommand(s->ac, on_plain, NULL, "EVAL %s 1 %s %s", script, k, s->lock_id), 1);
+}
+
+static void send_claim(rs *s, op *o)
+{
+    char lock[80], reply[80];
+    hex_key(&o->key, "b77:lock:", lock);
+    hex_key(&o->key, "b77:reply:", reply);
+    o->replies = 2;
+    o->got_lock = 0;
+    sent(s, redisAsyncCommand(s->ac, on_claim_set, o, "SET %s %s NX PX %lld", lock, s->lock_id,
+                              (long long)o->lock_ms), 1);
+    sent(s, redisAsyncCommand(s->ac, on_claim_get, o, "GET %s", reply), 1);
+}
+
+/* An op from the queue: sent, or (no connection) answered at once. */
+static void dispatch(rs *s, op *o)
+{
+    int up = s->ac && s->up;
+    char k[80];
+    switch (o->kind) {
+    case OP_GET:
+        hex_key(&o->key, "b77:reply:", k);
+        if (!up || !sent(s, redisAsyncCommand(s->ac, on_get, o, "GET %s", k), 1))
+            answer(s, o);
+        return;
+    case OP_PUT:
+        hex_key(&o->key, "b77:reply:", k);
+        if (up) {
+            int rc = s->ttl_ms > 0
+                         ? redisAsyncCommand(s->ac, on_put, NULL, "SET %s %b PX %lld", k, o->value,
+                                             o->value_len, (long long)s->ttl_ms)
+                         : redisAsyncCommand(s->ac, on_put, NULL, "SET %s %b", k, o->value,
+                                             o->value_len);
+            sent(s, rc, 1);
+        } else {
+            pthread_mutex_lock(&s->mu);
+            s->st.dropped++;
+            pthread_mutex_unlock(&s->mu);
+        }
+        free(o->value);
+        free(o);
+        return;
+    case OP_RELEASE:
+        if (up)
+            send_release(s, &o->key);
+        free(o);
+        return;
+    case OP_CLAIM:
+        if (up)
+            send_claim(s, o);
+        else
+            finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
+        return;
+    case OP_STATS:
+        if (up) {
+            o->replies = 3;
+            sent(s, redisAsyncCommand(s->ac, on_stats, o, "DBSIZE"), 1);
+            sent(s, redisAsyncCommand(s->ac, on_stats, o, "INFO memory"), 1);
+            sent(s, redisAsyncCommand(s->ac, on_stats, o, "MGET b77:stats:lookups b77:stats:hits"),
+                 1);
+        } else {
+            answer(s, o);
+        }
+        return;
+    }
+}
+
+static void enqueue(rs *s, op *o, size_t bytes)
+{
+    o->next = NULL;
+    if (s->qtail)
+        s->qtail->next = o;
+    else
+        s->qhead = o;
+    s->qtail = o;
+    s->qn++;
+    s->qbytes += bytes;
+}
+
+/* ---- the connection ------------------------------------------------------- */
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    rs *s = ac->data;
+    if (status != REDIS_OK) { /* hiredis frees the context after this */
+        char msg[200];
+        snprintf(msg, sizeof msg, "cannot connect to Redis at %s:%d: %s", s->host, s->port,
+                 ac->errstr);
+        s->ac = NULL;
+        s->reconnect_at = now_ms() + s->backoff_ms;
+        s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+        failed(s, msg);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    int was_down = !s->st.ok && s->st.errors;
+    s->up = 1;
+    s->st.ok = 1;
+    s->skip_until = 0;
+    pthread_cond_broadcast(&s->answered); /* redis_stats may wait for this */
+    pthread_mutex_unlock(&s->mu);
+    s->backoff_ms = BACKOFF_MIN_MS;
+    if (was_down)
+        log_info("reply cache store %s: connected again", s->spec);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    rs *s = ac->data;
+    s->ac = NULL; /* hiredis frees it after this */
+    s->outstanding = 0;
+    pthread_mutex_lock(&s->mu);
+    s->up = 0;
+    pthread_mutex_unlock(&s->mu);
+    s->reconnect_at = now_ms() + s->backoff_ms;
+    if (status != REDIS_OK || !s->closing) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "the connection to Redis at %s:%d ended: %s", s->host, s->port,
+                 ac->errstr ? ac->errstr : "closed");
+        failed(s, msg);
+    }
+}
+
+static void connect_redis(rs *s)
+{
+    s->reconnect_at = 0;
+    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+    if (!ac || ac->err) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "cannot connect to Redis at %s:%d: %s", s->host, s->port,
+                 ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        s->reconnect_at = now_ms() + s->backoff_ms;
+        s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+        failed(s, msg);
+        return;
+    }
+    s->ac = ac;
+    ac->data = s;
+    s->fd = ac->c.fd;
+    s->events = 0;
+    ac->ev.data = s;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    s->outstanding = 0;
+    if (s->db)
+        sent(s, redisAsyncCommand(ac, on_plain, NULL, "SELECT %d", s->db), 1);
+    sent(s, redisAsyncCommand(ac, on_plain, NULL, "PING"), 1); /* a first write: the connect */
+}
+
+/* No answer for STALL_MS: the server is stopped or swamped. Drop the
+ * connection (hiredis answers what was waiting with NULL) and make anew. */
+static void check_stall(rs *s, int64_t now)
+{
+    if (!s->ac || s->outstanding == 0 || now - s->last_progress < STALL_MS)
+        return;
+    char msg[200];
+    snprintf(msg, sizeof msg, "Redis at %s:%d did not answer for %d ms: connecting again", s->host,
+             s->port, STALL_MS);
+    failed(s, msg);
+    redisAsyncContext *ac = s->ac;
+    redisAsyncFree(ac); /* calls on_disconnect (s->ac = NULL) when it was connected */
+    s->ac = NULL;
+    s->fd = -1;
+    s->outstanding = 0;
+    pthread_mutex_lock(&s->mu);
+    s->up = 0;
+    pthread_mutex_unlock(&s->mu);
+    if (!s->reconnect_at)
+        s->reconnect_at = now + s->backoff_ms;
+}
+
+static void flush_counts(rs *s, int64_t now)
+{
+    if (now < s->next_counts)
+        return;
+    s->next_counts = now + COUNTS_EVERY_MS;
+    pthread_mutex_lock(&s->mu);
+    unsigned long l = s->pending_lookups, h = s->pending_hits;
+    s->pending_lookups = s->pending_hits = 0;
+    pthread_mutex_unlock(&s->mu);
+    if (!s->ac || !s->up || !l)
+        return;
+    sent(s, redisAsyncCommand(s->ac, on_plain, NULL, "INCRBY b77:stats:lookups %lu", l), 1);
+    if (h)
+        sent(s, redisAsyncCommand(s->ac, on_plain, NULL, "INCRBY b77:stats:hits %lu", h), 1);
+}
+
+/* Claims whose next ask is due. */
+static void poll_claims(rs *s, int64_t now)
+{
+    op **pp = &s->waiting;
+    while (*pp) {
+        op *o = *pp;
+        if (o->next_poll > now) {
+            pp = &o->next;
+            continue;
+        }
+        *pp = o->next;
+        if (now >= o->until)
+            finish_claim(s, o, STORE_CLAIM_TIMEOUT, NULL, 0);
+        else if (s->ac && s->up)
+            send_claim(s, o);
+        else
+            finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
+    }
+}
+
+static int next_timeout(rs *s, int64_t now)
+{
+    int64_t due = now + COUNTS_EVERY_MS;
+    if (s->reconnect_at && s->reconnect_at < due)
+        due = s->reconnect_at;
+    for (op *o = s->waiting; o; o = o->next)
+        if (o->next_poll < due)
+            due = o->next_poll;
+    if (s->outstanding && s->last_progress + STALL_MS < due)
+        due = s->last_progress + STALL_MS;
+    int64_t ms = due - now;
+    return ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms + 1;
+}
+
+static void *loop_run(void *arg)
+{
+    rs *s = arg;
+    connect_redis(s);
+    int64_t stop_by = 0;
+    for (;;) {
+        struct epoll_event evs[4];
+        int64_t now = now_ms();
+        int n = epoll_wait(s->epfd, evs, 4, next_timeout(s, now));
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.u32 == 0) {
+                uint64_t v;
+                ssize_t r = read(s->wakefd, &v, sizeof v);
+                (void)r;
+                continue;
+            }
+            if (s->ac && (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+                redisAsyncHandleRead(s->ac);
+            if (s->ac && (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+                redisAsyncHandleWrite(s->ac);
+        }
+        pthread_mutex_lock(&s->mu);
+        op *list = s->qhead;
+        s->qhead = s->qtail = NULL;
+        s->qn = s->qbytes = 0;
+        int stop = s->stop;
+        pthread_mutex_unlock(&s->mu);
+        while (list) {
+            op *o = list;
+            list = o->next;
+            dispatch(s, o);
+        }
+        now = now_ms();
+        poll_claims(s, now);
+        check_stall(s, now);
+        flush_counts(s, now);
+        if (!s->ac && s->reconnect_at && now >= s->reconnect_at && !stop)
+            connect_redis(s);
+        if (stop) {
+            /* the writes just sent go out; at most half a second */
+            if (!stop_by)
+                stop_by = now + 500;
+            if (!s->ac || !s->up || s->outstanding == 0 || now >= stop_by)
+                break;
+        }
+    }
+    while (s->waiting) {
+        op *o = s->waiting;
+        s->waiting = o->next;
+        finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
+    }
+    if (s->ac) {
+        s->closing = 1; /* on_disconnect: not an error */
+        redisAsyncFree(s->ac);
+        s->ac = NULL;
+    }
+    return NULL;
+}
+
+/* ---- store.h ------------------------------------------------------------- */
+
+static op *new_op(enum op_kind kind, const store_key *key)
+{
+    op *o = xcalloc(1, sizeof *o);
+    o->kind = kind;
+    if (key)
+        o->key = *key;
+    return o;
+}
+
+static struct timespec deadline_in(int64_t ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+/* Queues o and waits for its answer until wait_ms; 1 when answered (o is
+ * then the caller's to free), 0 when not (o is the loop's to free). */
+static int ask(rs *s, op *o, int64_t wait_ms)
+{
+    struct timespec until = deadline_in(wait_ms);
+    pthread_mutex_lock(&s->mu);
+    enqueue(s, o, 0);
+    pthread_mutex_unlock(&s->mu);
+    wake(s);
+    pthread_mutex_lock(&s->mu);
+    while (!o->done)
+        if (pthread_cond_timedwait(&s->answered, &s->mu, &until) == ETIMEDOUT)
+            break;
+    int done = o->done;
+    if (!done)
+        o->abandoned = 1;
+    pthread_mutex_unlock(&s->mu);
+    return done;
+}
+
+static int redis_get(store *b, const store_key *key, char **out, size_t *len)
+{
+    rs *s = (rs *)b;
+    int64_t t0 = now_us();
+    pthread_mutex_lock(&s->mu);
+    s->st.gets++;
+    s->pending_lookups++;
+    int skip = !s->up || now_ms() < s->skip_until;
+    pthread_mutex_unlock(&s->mu);
+    if (skip || !s->started)
+        return 0;
+    op *o = new_op(OP_GET, key);
+    int hit = 0, answered = ask(s, o, GET_WAIT_MS);
+    if (answered) {
+        hit = o->hit;
+        *out = o->out;
+        *len = o->out_len;
+        free(o);
+    }
+    pthread_mutex_lock(&s->mu);
+    if (!answered) {
+        s->skip_until = now_ms() + SKIP_MS;
+        char msg[160];
+        snprintf(msg, sizeof msg, "a lookup took over %d ms: lookups skip the store for %d ms",
+                 GET_WAIT_MS, SKIP_MS);
+        failed_locked(s, msg);
+    }
+    s->st.hits += (unsigned long)hit;
+    s->pending_hits += (unsigned long)hit;
+    s->st.get_seconds += (double)(now_us() - t0) / 1e6;
+    pthread_mutex_unlock(&s->mu);
+    return hit;
+}
+
+static void redis_put(store *b, const store_key *key, const char *body, size_t len)
+{
+    rs *s = (rs *)b;
+    int64_t t0 = now_us();
+    if (len > (size_t)256 << 20 || !s->started)
+        return;
+    op *o = new_op(OP_PUT, key);
+    o->value = pack_value(body, len, &o->value_len);
+    pthread_mutex_lock(&s->mu);
+    int room = s->qn < QUEUE_OPS && s->qbytes + o->value_len <= QUEUE_BYTES;
+    if (room) {
+        enqueue(s, o, o->value_len);
+        s->st.puts++;
+    } else {
+        s->st.dropped++;
+    }
+    s->st.put_seconds += (double)(now_us() - t0) / 1e6;
+    pthread_mutex_unlock(&s->mu);
+    if (room) {
+        wake(s);
+    } else {
+        free(o->value);
+        free(o);
+    }
+}
+
+static void redis_claim(store *b, const store_key *key, int64_t wait_ms, int64_t lock_ms,
+                        store_claim_cb cb, void *arg)
+{
+    rs *s = (rs *)b;
+    op *o = new_op(OP_CLAIM, key);
+    o->cb = cb;
+    o->arg = arg;
+    o->lock_ms = lock_ms < 1000 ? 1000 : lock_ms;
+    o->until = now_ms() + (wait_ms > 0 ? wait_ms : 0);
+    pthread_mutex_lock(&s->mu);
+    s->st.claims++;
+    enqueue(s, o, 0);
+    pthread_mutex_unlock(&s->mu);
+    wake(s);
+}
+
+static int redis_can_claim(store *b)
+{
+    rs *s = (rs *)b;
+    pthread_mutex_lock(&s->mu);
+    int ok = s->started && s->up && !s->stop;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+static void redis_release(store *b, const store_key *key)
+{
+    rs *s = (rs *)b;
+    op *o = new_op(OP_RELEASE, key);
+    pthread_mutex_lock(&s->mu);
+    enqueue(s, o, 0);
+    pthread_mutex_unlock(&s->mu);
+    wake(s);
+}
+
+static store_stats redis_stats(store *b, int with_file)
+{
+    rs *s = (rs *)b;
+    store_stats st;
+    op *o = NULL;
+    if (with_file && s->started) {
+        /* just opened (--cache-stats): the connection first */
+        struct timespec until = deadline_in(STATS_WAIT_MS);
+        pthread_mutex_lock(&s->mu);
+        while (!s->up && pthread_cond_timedwait(&s->answered, &s->mu, &until) != ETIMEDOUT)
+            ;
+        pthread_mutex_unlock(&s->mu);
+        o = new_op(OP_STATS, NULL);
+        o->entries = o->bytes = -1;
+        if (!ask(s, o, STATS_WAIT_MS))
+            o = NULL;
+    }
+    pthread_mutex_lock(&s->mu);
+    st = s->st;
+    pthread_mutex_unlock(&s->mu);
+    st.entries = o ? o->entries : -1;
+    st.bytes = o ? o->bytes : -1;
+    st.lookups_all = o ? o->lookups_all : 0;
+    st.hits_all = o ? o->hits_all : 0;
+    free(o);
+    return st;
+}
+
+static void redis_close(store *b)
+{
+    rs *s = (rs *)b;
+    if (s->started) {
+        pthread_mutex_lock(&s->mu);
+        s->stop = 1;
+        pthread_mutex_unlock(&s->mu);
+        wake(s);
+        pthread_join(s->thread, NULL);
+    }
+    while (s->qhead) { /* never sent */
+        op *o = s->qhead;
+        s->qhead = o->next;
+        free(o->value);
+        free(o);
+    }
+    close(s->epfd);
+    close(s->wakefd);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->answered);
+    free(s->spec);
+    free(s->host);
+    free(s);
+}
+
+static const store_ops redis_ops = {redis_get,   redis_put,   redis_stats,    redis_close,
+                                    redis_claim, redis_release, redis_can_claim};
+
+/* redis://HOST[:PORT][/DB] into s; -1 with err when it is not one. */
+static int parse_spec(rs *s, const char *spec, char *err, size_t errlen)
+{
+    const char *p = spec + 8;
+    const char *end = p + strcspn(p, ":/");
+    if (end == p || strchr(p, '@') || strchr(p, '?')) {
+        snprintf(err, errlen, "cache store \"%s\": want redis://HOST:PORT[/DB] (no user, password "
+                 "or options)", spec);
+        return -1;
+    }
+    s->host = xstrndup(p, (size_t)(end - p));
+    s->port = 6379;
+    s->db = 0;
+    char *q;
+    if (*end == ':') {
+        long port = strtol(end + 1, &q, 10);
+        if (q == end + 1 || port < 1 || port > 65535 || (*q && *q != '/')) {
+            snprintf(err, errlen, "cache store \"%s\": the port must be 1-65535", spec);
+            return -1;
+        }
+        s->port = (int)port;
+        end = q;
+    }
+    if (*end == '/' && end[1]) {
+        long db = strtol(end + 1, &q, 10);
+        if (q == end + 1 || *q || db < 0 || db > 1000000) {
+            snprintf(err, errlen, "cache store \"%s\": the database must be a number", spec);
+            return -1;
+        }
+        s->db = (int)db;
+    } else if (*end && strcmp(end, "/") != 0) {
+        snprintf(err, errlen, "cache store \"%s\": want redis://HOST:PORT[/DB]", spec);
+        return -1;
+    }
+    return 0;
+}
+
+store *store_redis_open(const char *spec, int64_t ttl_ms, char *err, size_t errlen)
+{
+    rs *s = xcalloc(1, sizeof *s);
+    s->base.ops = &redis_ops;
+    if (parse_spec(s, spec, err, errlen) != 0) {
+        free(s->host);
+        free(s);
+        return NULL;
+    }
+    s->spec = xstrdup(spec);
+    s->ttl_ms = ttl_ms;
+    s->fd = -1;
+    s->backoff_ms = BACKOFF_MIN_MS;
+    uuid_t u;
+    uuid_generate(u);
+    uuid_unparse_lower(u, s->lock_id);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->answered, NULL);
+    s->st.kind = "redis";
+    s->st.path = s->spec;
+    s->st.ok = 1;
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 0};
+    if (s->epfd >= 0 && s->wakefd >= 0 && epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev) == 0)
+        /* (it inherits the opener's signal mask: the server's blocks them all) */
+        s->started = pthread_create(&s->thread, NULL, loop_run, s) == 0;
+    if (!s->started)
+        log_warn("reply cache store %s: cannot start its connection thread: replies will not be "
+                 "stored or shared", s->spec);
+    return &s->base;
+}
