@@ -179,7 +179,7 @@ compare: all dataset
 # Throughput, latency, CPU, memory and start-up against nginx and the mock
 # (wrk and nginx from Debian, installed here when missing). Under 5 minutes.
 bench: all dataset
-	@for p in wrk nginx-light; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || \
+	@for p in wrk nginx-light redis-server; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || \
 		{ $$( [ "$$(id -u)" -eq 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; }; done
 	@python3 bench/bench.py
 
