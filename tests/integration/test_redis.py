@@ -202,6 +202,22 @@ def a_repeat_through_another_replica_makes_no_call():
 
 
 @test
+def a_rollout_id_replays_on_another_replica():
+    body = {"rollout_id": "fleet-1", "env": {"seed": 31, "config": {"split": "test"}},
+            "policy": {"provider": "openai", "model": "mock"}}
+    with Redis() as redis, app_on(redis.spec) as a, app_on(redis.spec) as b:
+        wait_for(lambda: store_state(a) == "ok" and store_state(b) == "ok", "both connected")
+        before = calls()
+        r = request(a, "POST", "/rollouts", body)
+        eq((r.status, r.json()["replayed"]), (200, False), r.body[:200])
+        wait_for(lambda: len(redis_cmd(redis.port, "KEYS", "b77:reply:*")) >= 1, "the result in Redis")
+        r = request(b, "POST", "/rollouts", body)
+        eq((r.status, r.json()["replayed"]), (200, True), r.body[:200])
+        eq(request(b, "POST", "/rollouts", dict(body, env={"seed": 32})).status, 409)
+        eq(calls() - before, 1)
+
+
+@test
 def fifty_identical_requests_over_two_replicas_make_one_call():
     with Redis() as redis, app_on(redis.spec) as a, app_on(redis.spec) as b, Nginx([a, b]) as lb:
         wait_for(lambda: store_state(a) == "ok" and store_state(b) == "ok", "both connected")
