@@ -296,6 +296,41 @@ def redis_stopped_still_answers_every_rollout():
 
 
 @test
+def redis_slowed_still_answers_and_shares():
+    """Redis stopped and resumed every 150 ms while rollouts run: slow,
+    not dead. Every rollout is answered; the cache works afterwards."""
+    import threading
+    with Redis() as redis, app_on(redis.spec) as a:
+        wait_for(lambda: store_state(a) == "ok", "connected")
+        done = threading.Event()
+
+        def stutter():
+            while not done.is_set():
+                redis.p.send_signal(signal.SIGSTOP)
+                time.sleep(0.15)
+                redis.p.send_signal(signal.SIGCONT)
+                time.sleep(0.15)
+        t = threading.Thread(target=stutter)
+        t.start()
+        try:
+            with cf.ThreadPoolExecutor(8) as ex:
+                rs = list(ex.map(lambda s: rollout(a, s, config=COLD), range(800, 840)))
+        finally:
+            done.set()
+            t.join()
+            redis.p.send_signal(signal.SIGCONT)
+        eq(sorted({r.status for r in rs}), [200])
+        wait_for(lambda: store_state(a) == "ok", "the cache comes back")
+        before = calls()
+        eq(cache_of(rollout(a, 850, config=COLD)), "miss")
+        wait_for(lambda: replies_in(redis) >= 1, "stored")
+        with app_on(redis.spec) as b:
+            wait_for(lambda: store_state(b) == "ok", "connected")
+            eq(cache_of(rollout(b, 850, config=COLD)), "hit")
+        eq(calls() - before, 1)
+
+
+@test
 def a_damaged_value_is_dropped_and_fetched_again():
     with Redis() as redis:
         with app_on(redis.spec) as a:
