@@ -14,6 +14,8 @@
 #include "params.h"
 #include "verr.h"
 
+#define FLEET_LOCK_MS 60000
+
 static void on_upcall_done(upcall *call)
 {
     request_resume(call->arg);
@@ -161,10 +163,13 @@ enum MHD_Result start_rollout(struct request *rq)
         }
         rq->cache_state = "miss";
         rq->leader = 1;
-        /* A store shared by a fleet: one process of it makes the call. */
+        /* A store shared by a fleet: one process of it makes the call. Its
+         * lock lasts the call's deadline, at most FLEET_LOCK_MS: a replica
+         * that dies holding it delays the others that long, once. */
         int64_t left = rq->call.deadline - now_ms();
         rq->claiming = 1;
-        if (store_claim(cache_store(s->cache), &rq->ckey, left, left, on_claimed, rq))
+        if (store_claim(cache_store(s->cache), &rq->ckey, left,
+                        left < FLEET_LOCK_MS ? left : FLEET_LOCK_MS, on_claimed, rq))
             return MHD_YES;
         rq->claiming = 0;
         cache_count(s->cache, 1, 0, 0);

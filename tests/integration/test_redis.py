@@ -190,6 +190,7 @@ def a_repeat_through_another_replica_makes_no_call():
         wait_for(lambda: replies_in(redis) >= 1, "the reply in Redis")
         eq(cache_of(rollout(b, 11, config=COLD)), "hit")
         eq(calls() - before, 1, "one call for two replicas")
+        wait_for(lambda: redis_cmd(redis.port, "KEYS", "b77:lock:*") == [], "the lock released")
         # a replica started afterwards (its memory empty) finds it too
         with app_on(redis.spec) as c:
             wait_for(lambda: store_state(c) == "ok", "connected")
