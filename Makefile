@@ -124,7 +124,7 @@ FUZZ_TARGETS := rollout contract csv toml url reply json extract
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 60
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(IO_SRC) $(LIB_SRC) $(HEADERS)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_dataset.h $(IO_SRC) $(LIB_SRC) $(HEADERS)
 	@mkdir -p build/fuzz
 	clang $(CPPFLAGS) $(FUZZ_FLAGS) -Wall -Wextra -Werror -o $@ $< $(IO_SRC) $(LIB_SRC) $(LDLIBS)
 

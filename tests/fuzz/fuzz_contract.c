@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "contract.h"
-#include "dataset_load.h"
+#include "fuzz_dataset.h"
 #include "rollout.h"
 
 static dataset *ds;
@@ -17,12 +17,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    char err[512];
-    const char *dir = getenv("B77_DATA_DIR");
-    ds = dataset_load(dir ? dir : "dataset", 1, err, sizeof err);
-    if (!ds)
-        abort();
-    json_object_seed(1);
+    ds = fuzz_dataset();
     vars = (prompt_vars){
         .query = dataset_text(ds, 1, 0),
         .available_intents = dataset_available_intents(ds),

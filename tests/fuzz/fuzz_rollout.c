@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataset_load.h"
+#include "fuzz_dataset.h"
 #include "rollout.h"
 
 static dataset *ds;
@@ -13,12 +13,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    char err[512];
-    const char *dir = getenv("B77_DATA_DIR");
-    ds = dataset_load(dir ? dir : "dataset", 1, err, sizeof err);
-    if (!ds)
-        abort();
-    json_object_seed(1);
+    ds = fuzz_dataset();
     return 0;
 }
 

@@ -181,6 +181,19 @@ def replies_in(redis):
     return len(redis_cmd(redis.port, "KEYS", "b77:reply:*"))
 
 
+def shares_again(redis, app, seed):
+    """After a fault: app's store is back, and a reply it stores is found by
+    a replica started afterwards (one call for both)."""
+    wait_for(lambda: store_state(app) == "ok", "the cache comes back")
+    before, stored = calls(), replies_in(redis)
+    eq(cache_of(rollout(app, seed, config=COLD)), "miss")
+    wait_for(lambda: replies_in(redis) > stored, "stored")
+    with app_on(redis.spec) as other:
+        wait_for(lambda: store_state(other) == "ok", "connected")
+        eq(cache_of(rollout(other, seed, config=COLD)), "hit")
+    eq(calls() - before, 1)
+
+
 @test
 def a_repeat_through_another_replica_makes_no_call():
     with Redis() as redis, app_on(redis.spec) as a, app_on(redis.spec) as b:
@@ -286,14 +299,7 @@ def redis_stopped_still_answers_every_rollout():
             ok(time.time() - t0 < 30, "not stalled")
         finally:
             redis.p.send_signal(signal.SIGCONT)
-        wait_for(lambda: store_state(a) == "ok", "the cache comes back")
-        before = calls()
-        eq(cache_of(rollout(a, 500, config=COLD)), "miss")
-        wait_for(lambda: replies_in(redis) >= 1, "stored")
-        with app_on(redis.spec) as b:
-            wait_for(lambda: store_state(b) == "ok", "connected")
-            eq(cache_of(rollout(b, 500, config=COLD)), "hit")
-        eq(calls() - before, 1)
+        shares_again(redis, a, 500)
 
 
 @test
@@ -321,14 +327,7 @@ def redis_slowed_still_answers_and_shares():
             t.join()
             redis.p.send_signal(signal.SIGCONT)
         eq(sorted({r.status for r in rs}), [200])
-        wait_for(lambda: store_state(a) == "ok", "the cache comes back")
-        before = calls()
-        eq(cache_of(rollout(a, 850, config=COLD)), "miss")
-        wait_for(lambda: replies_in(redis) >= 1, "stored")
-        with app_on(redis.spec) as b:
-            wait_for(lambda: store_state(b) == "ok", "connected")
-            eq(cache_of(rollout(b, 850, config=COLD)), "hit")
-        eq(calls() - before, 1)
+        shares_again(redis, a, 850)
 
 
 @test
