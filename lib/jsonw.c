@@ -179,3 +179,13 @@ int jw_value(buf *b, const json_t *v)
     default: jw_raw(b, "null"); return 0;
     }
 }
+
+char *jw_dumps(const json_t *v)
+{
+    buf b = {0};
+    if (jw_value(&b, v) != 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b);
+}

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jalloc.h"
+#include "jsonw.h"
 #include "log.h"
 
 void count_request(struct request *rq)
@@ -82,7 +82,7 @@ enum MHD_Result reply(struct request *rq, unsigned status, json_t *body, ...)
 {
     char *text = NULL;
     if (body) {
-        text = jalloc_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        text = jw_dumps(body);
         json_decref(body);
         if (!text) {
             text = encode_failed(rq, &status);

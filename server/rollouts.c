@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "jalloc.h"
+#include "jsonw.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -247,7 +247,7 @@ static void add_event(ro_entry *e, const char *kind, json_t *data)
     json_t *ev = json_pack("{s:I,s:s,s:s,s:s,s:o}", "event_id", (json_int_t)seq, "kind", kind,
                            "rollout_id", e->req.rollout_id, "time", t, "data",
                            data ? data : json_object());
-    char *text = jalloc_dumps(ev, JSON_COMPACT);
+    char *text = jw_dumps(ev);
     json_decref(ev);
     if (!text)
         return;
@@ -543,7 +543,7 @@ int rollouts_terminate(rollouts *r, const char *id, const char *reason,
                   json_pack("{s:s,s:s}", "status", "cancelled", "reason", e->cancel_reason));
         json_t *d = state_doc(e);
         json_object_set_new(d, "replayed", json_false());
-        e->text = jalloc_dumps(d, JSON_COMPACT);
+        e->text = jw_dumps(d);
         json_decref(d);
         e->bytes += e->text ? strlen(e->text) : 0;
         if (!e->text)
@@ -571,7 +571,7 @@ int rollouts_get(rollouts *r, const char *id, int state_only, unsigned *status, 
         } else {
             json_t *d = state_doc(e);
             *status = 200;
-            *text = jalloc_dumps(d, JSON_COMPACT);
+            *text = jw_dumps(d);
             json_decref(d);
         }
         pthread_mutex_unlock(&r->mu);
@@ -589,7 +589,7 @@ int rollouts_get(rollouts *r, const char *id, int state_only, unsigned *status, 
         json_t *d = json_pack("{s:s,s:O?,s:s,s:s,s:b}", "rollout_id", id, "trace_correlation_id",
                               json_object_get(res, "trace_correlation_id"), "status", "completed",
                               "success_status", "success", "started", 1);
-        t = jalloc_dumps(d, JSON_COMPACT);
+        t = jw_dumps(d);
         json_decref(d);
         json_decref(res);
     }

@@ -25,8 +25,8 @@
 #include <time.h>
 
 #include "contract.h"
-#include "jalloc.h"
 #include "jsonr.h"
+#include "jsonw.h"
 #include "log.h"
 #include "rollouts.h"
 
@@ -101,7 +101,7 @@ static struct request *job_new(struct request *rq, const contract_request *q)
     j->routed = 1;
     j->recorded = 1; /* not an HTTP request of its own in /metrics */
     j->key = rq->key;
-    char *text = jalloc_dumps(q->legacy, JSON_COMPACT);
+    char *text = jw_dumps(q->legacy);
     buf_append(&j->body, text ? text : "{}", text ? strlen(text) : 2);
     free(text);
     j->call.on_attempt = job_on_attempt;
@@ -137,7 +137,7 @@ void job_deliver(struct request *j, unsigned status, char *text)
         doc = contract_failure(status == 200 ? 500 : status, legacy, &m);
     }
     json_decref(legacy);
-    char *out = doc ? jalloc_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    char *out = doc ? jw_dumps(doc) : NULL;
     json_decref(doc);
     if (!out) {
         status = 500;
