@@ -133,3 +133,18 @@ TEST(utf8_scrub_makes_cut_messages_valid)
     char ok[] = "plain";
     CHECK_STR(utf8_scrub(ok), "plain");
 }
+
+TEST(jw_dumps_is_janssons_text)
+{
+    json_t *v = json_pack("{s:[i,f,s,b,n],s:{s:s}}", "a", 7, 0.1, "caf\xc3\xa9 \"q\"", 1, "o",
+                          "k", "line\nbreak");
+    char *want = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    char *got = jw_dumps(v);
+    CHECK_STR(got, want);
+    free(want);
+    free(got);
+    json_decref(v);
+    char *null_text = jw_dumps(NULL);
+    CHECK_STR(null_text, "null");
+    free(null_text);
+}
