@@ -72,7 +72,7 @@ typedef struct op {
     int64_t lock_ms, until, next_poll; /* OP_CLAIM */
     store_claim_cb cb;
     void *arg;
-    int waited, got_lock, replies; /* replies still to come */
+    int waited, got_lock, lock_refused, replies; /* replies still to come */
     /* OP_GET and OP_STATS, under mu */
     int done, abandoned, hit;
     char *out;
@@ -110,7 +110,7 @@ typedef struct redis_store {
     int backoff_ms;
     int outstanding;       /* replies awaited */
     int64_t last_progress; /* when the last reply came (or the first of outstanding went) */
-    int64_t next_counts;
+    int64_t next_counts; /* also when a store in error is probed (PING) */
     op *waiting; /* claims waiting for another's reply */
     int closing; /* the loop is ending: a disconnect is no error */
 } rs;
@@ -147,6 +147,14 @@ static void failed(rs *s, const char *what)
 {
     pthread_mutex_lock(&s->mu);
     failed_locked(s, what);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* A reply that is no error: the store works (again). */
+static void succeeded(rs *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->st.ok = 1;
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -298,11 +306,8 @@ static void on_get(redisAsyncContext *ac, void *r, void *priv)
                      "be fetched again", s->spec);
         }
     }
-    if (rep && rep->type != REDIS_REPLY_ERROR) {
-        pthread_mutex_lock(&s->mu);
-        s->st.ok = 1;
-        pthread_mutex_unlock(&s->mu);
-    }
+    if (rep && rep->type != REDIS_REPLY_ERROR)
+        succeeded(s);
     answer(s, o);
 }
 
@@ -313,6 +318,8 @@ static void on_put(redisAsyncContext *ac, void *r, void *priv)
     progress(s);
     if (!rep || rep->type == REDIS_REPLY_ERROR)
         failed(s, rep ? rep->str : "the connection ended during a write");
+    else
+        succeeded(s);
     (void)priv;
 }
 
@@ -323,6 +330,8 @@ static void on_plain(redisAsyncContext *ac, void *r, void *priv)
     progress(s);
     if (rep && rep->type == REDIS_REPLY_ERROR)
         failed(s, rep->str);
+    else if (rep)
+        succeeded(s);
     (void)priv;
 }
 
@@ -333,6 +342,9 @@ static void on_claim_set(redisAsyncContext *ac, void *r, void *priv)
     redisReply *rep = r;
     progress(s);
     o->got_lock = rep && rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0;
+    o->lock_refused = !rep || rep->type == REDIS_REPLY_ERROR; /* full, say: not another's lock */
+    if (rep && rep->type == REDIS_REPLY_ERROR)
+        failed(s, rep->str);
     o->replies--;
 }
 
@@ -359,6 +371,10 @@ static void on_claim_get(redisAsyncContext *ac, void *r, void *priv)
     }
     if (o->got_lock) {
         finish_claim(s, o, STORE_CLAIM_OWNED, NULL, 0);
+        return;
+    }
+    if (o->lock_refused) {
+        finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
         return;
     }
     int64_t now = now_ms();
@@ -600,7 +616,10 @@ static void flush_counts(rs *s, int64_t now)
     pthread_mutex_lock(&s->mu);
     unsigned long l = s->pending_lookups, h = s->pending_hits;
     s->pending_lookups = s->pending_hits = 0;
+    int in_error = !s->st.ok;
     pthread_mutex_unlock(&s->mu);
+    if (s->ac && s->up && in_error) /* its state comes back without traffic */
+        sent(s, redisAsyncCommand(s->ac, on_plain, NULL, "PING"), 1);
     if (!s->ac || !s->up || !l)
         return;
     sent(s, redisAsyncCommand(s->ac, on_plain, NULL, "INCRBY b77:stats:lookups %lu", l), 1);

@@ -71,14 +71,14 @@ def redis_cmd(port, *args, db=0, timeout=5):
 class Redis:
     """A redis-server of the test's own on a free port (no persistence)."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, args=()):
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(dir=LOG_DIR, prefix="redis-")
         self.log = os.path.join(self.dir, "redis.log")
         LOGS.append(self.log)
         self.p = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1",
                                    "--save", "", "--appendonly", "no", "--dir", self.dir,
-                                   "--logfile", self.log])
+                                   "--logfile", self.log, *args])
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
@@ -328,6 +328,28 @@ def redis_slowed_still_answers_and_shares():
             redis.p.send_signal(signal.SIGCONT)
         eq(sorted({r.status for r in rs}), [200])
         shares_again(redis, a, 850)
+
+
+@test
+def a_full_redis_refuses_writes_and_nothing_fails():
+    with Redis(args=["--maxmemory-policy", "noeviction"]) as redis, app_on(redis.spec) as a:
+        wait_for(lambda: store_state(a) == "ok", "connected")
+        # no room and no eviction: every write (and lock) is refused with OOM
+        redis_cmd(redis.port, "CONFIG", "SET", "maxmemory", "1")
+        ok(redis_cmd(redis.port, "SET", "one-more", "x").startswith("OOM"), "Redis is full")
+        before = calls()
+        t0 = time.time()
+        with cf.ThreadPoolExecutor(8) as ex:
+            rs = list(ex.map(lambda s: rollout(a, s, config=COLD), range(900, 916)))
+        eq(sorted({r.status for r in rs}), [200])
+        eq(calls() - before, 16)
+        ok(time.time() - t0 < 10, "a refused lock is not waited on")
+        wait_for(lambda: "OOM" in request(a, "GET", "/info").json()["cache_store"].get("last_error", ""),
+                 "the refusal shows in /info")
+        ok("OOM" in a.read_log(), "logged")
+        # room again: the cache works again
+        redis_cmd(redis.port, "CONFIG", "SET", "maxmemory", "0")
+        shares_again(redis, a, 950)
 
 
 @test
