@@ -18,8 +18,8 @@
  *   the state shows in /health and /info, one log line a minute, and the
  *   loop connects again, backing off from 100 ms to 2 s.
  *
- * Stored value: "B77R", the body's length (8 bytes, little-endian), its
- * SHA-256, the body; one that fails the check is deleted and is a miss.
+ * Stored value (redisval.h): "B77R", the body's length, its SHA-256, the
+ * body; one that fails the check is deleted and is a miss.
  * Keys: b77:reply:<hex key>, b77:lock:<hex key>; every process's lookups
  * and hits in b77:stats:lookups and b77:stats:hits.
  *
@@ -45,7 +45,7 @@
 #include <uuid/uuid.h>
 
 #include "log.h"
-#include "sha256.h"
+#include "redisval.h"
 #include "util.h"
 
 #define GET_WAIT_MS 50
@@ -59,8 +59,6 @@
 #define LOG_EVERY_MS 60000
 #define QUEUE_OPS 16384
 #define QUEUE_BYTES (64u << 20)
-#define MAGIC "B77R"
-#define HEADER (4 + 8 + 32)
 
 enum op_kind { OP_GET, OP_PUT, OP_CLAIM, OP_RELEASE, OP_STATS };
 
@@ -83,8 +81,8 @@ typedef struct op {
 
 typedef struct redis_store {
     store base;
-    char *spec, *host;
-    int port, db;
+    char *spec;
+    redis_addr addr;
     int64_t ttl_ms;
     char lock_id[37]; /* this process's name on a lock */
 
@@ -114,18 +112,6 @@ typedef struct redis_store {
     op *waiting; /* claims waiting for another's reply */
     int closing; /* the loop is ending: a disconnect is no error */
 } rs;
-
-static void hex_key(const store_key *k, const char *prefix, char out[80])
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t n = strlen(prefix);
-    memcpy(out, prefix, n);
-    for (int i = 0; i < 32; i++) {
-        out[n + 2 * i] = digits[k->d[i] >> 4];
-        out[n + 2 * i + 1] = digits[k->d[i] & 15];
-    }
-    out[n + 64] = '\0';
-}
 
 /* Records an error (under mu); logs it unless one was logged in the last
  * minute. */
@@ -163,40 +149,6 @@ static void wake(rs *s)
     uint64_t one = 1;
     ssize_t n = write(s->wakefd, &one, sizeof one);
     (void)n; /* a full counter still wakes the loop */
-}
-
-/* ---- the value ------------------------------------------------------------- */
-
-static char *pack_value(const char *body, size_t len, size_t *out_len)
-{
-    char *v = xmalloc(HEADER + len);
-    memcpy(v, MAGIC, 4);
-    uint64_t n = len;
-    for (int i = 0; i < 8; i++)
-        v[4 + i] = (char)(n >> (8 * i));
-    sha256_of(body, len, (unsigned char *)v + 12);
-    memcpy(v + HEADER, body, len);
-    *out_len = HEADER + len;
-    return v;
-}
-
-/* 1 with the body (a new copy) when v is a value that passes its check. */
-static int unpack_value(const char *v, size_t n, char **body, size_t *len)
-{
-    if (n < HEADER || memcmp(v, MAGIC, 4) != 0)
-        return 0;
-    uint64_t want = 0;
-    for (int i = 0; i < 8; i++)
-        want |= (uint64_t)(unsigned char)v[4 + i] << (8 * i);
-    if (want != n - HEADER)
-        return 0;
-    unsigned char sum[32];
-    sha256_of(v + HEADER, n - HEADER, sum);
-    if (memcmp(sum, v + 12, 32) != 0)
-        return 0;
-    *body = xstrndup(v + HEADER, n - HEADER);
-    *len = n - HEADER;
-    return 1;
 }
 
 /* ---- the connection's events (hiredis's adapter hooks) ---------------------- */
@@ -296,11 +248,11 @@ static void on_get(redisAsyncContext *ac, void *r, void *priv)
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         failed(s, rep ? rep->str : "the connection ended during a lookup");
     } else if (rep->type == REDIS_REPLY_STRING) {
-        if (unpack_value(rep->str, rep->len, &o->out, &o->out_len)) {
+        if (redis_value_unpack(rep->str, rep->len, &o->out, &o->out_len)) {
             o->hit = 1;
         } else {
-            char k[80];
-            hex_key(&o->key, "b77:reply:", k);
+            char k[REDIS_KEY_MAX];
+            redis_key(o->key.d, "b77:reply:", k);
             redisAsyncCommand(ac, NULL, NULL, "DEL %s", k);
             log_warn("reply cache store %s: a stored reply failed its check; deleted, it will "
                      "be fetched again", s->spec);
@@ -363,7 +315,7 @@ static void on_claim_get(redisAsyncContext *ac, void *r, void *priv)
     }
     char *body;
     size_t len;
-    if (rep->type == REDIS_REPLY_STRING && unpack_value(rep->str, rep->len, &body, &len)) {
+    if (rep->type == REDIS_REPLY_STRING && redis_value_unpack(rep->str, rep->len, &body, &len)) {
         if (o->got_lock)
             send_release(s, &o->key);
         finish_claim(s, o, STORE_CLAIM_FOUND, body, len);
@@ -427,16 +379,16 @@ static void send_release(rs *s, const store_key *key)
     static const char script[] =
         "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end "
         "return 0";
-    char k[80];
-    hex_key(key, "b77:lock:", k);
+    char k[REDIS_KEY_MAX];
+    redis_key(key->d, "b77:lock:", k);
     sent(s, redisAsyncCommand(s->ac, on_plain, NULL, "EVAL %s 1 %s %s", script, k, s->lock_id), 1);
 }
 
 static void send_claim(rs *s, op *o)
 {
-    char lock[80], reply[80];
-    hex_key(&o->key, "b77:lock:", lock);
-    hex_key(&o->key, "b77:reply:", reply);
+    char lock[REDIS_KEY_MAX], reply[REDIS_KEY_MAX];
+    redis_key(o->key.d, "b77:lock:", lock);
+    redis_key(o->key.d, "b77:reply:", reply);
     o->replies = 2;
     o->got_lock = 0;
     sent(s, redisAsyncCommand(s->ac, on_claim_set, o, "SET %s %s NX PX %lld", lock, s->lock_id,
@@ -448,15 +400,15 @@ static void send_claim(rs *s, op *o)
 static void dispatch(rs *s, op *o)
 {
     int up = s->ac && s->up;
-    char k[80];
+    char k[REDIS_KEY_MAX];
     switch (o->kind) {
     case OP_GET:
-        hex_key(&o->key, "b77:reply:", k);
+        redis_key(o->key.d, "b77:reply:", k);
         if (!up || !sent(s, redisAsyncCommand(s->ac, on_get, o, "GET %s", k), 1))
             answer(s, o);
         return;
     case OP_PUT:
-        hex_key(&o->key, "b77:reply:", k);
+        redis_key(o->key.d, "b77:reply:", k);
         if (up) {
             int rc = s->ttl_ms > 0
                          ? redisAsyncCommand(s->ac, on_put, NULL, "SET %s %b PX %lld", k, o->value,
@@ -516,7 +468,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     rs *s = ac->data;
     if (status != REDIS_OK) { /* hiredis frees the context after this */
         char msg[200];
-        snprintf(msg, sizeof msg, "cannot connect to Redis at %s:%d: %s", s->host, s->port,
+        snprintf(msg, sizeof msg, "cannot connect to Redis at %.80s:%d: %s", s->addr.host, s->addr.port,
                  ac->errstr);
         s->ac = NULL;
         s->reconnect_at = now_ms() + s->backoff_ms;
@@ -547,7 +499,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     s->reconnect_at = now_ms() + s->backoff_ms;
     if (status != REDIS_OK || !s->closing) {
         char msg[200];
-        snprintf(msg, sizeof msg, "the connection to Redis at %s:%d ended: %s", s->host, s->port,
+        snprintf(msg, sizeof msg, "the connection to Redis at %.80s:%d ended: %s", s->addr.host, s->addr.port,
                  ac->errstr ? ac->errstr : "closed");
         failed(s, msg);
     }
@@ -556,10 +508,10 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 static void connect_redis(rs *s)
 {
     s->reconnect_at = 0;
-    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+    redisAsyncContext *ac = redisAsyncConnect(s->addr.host, s->addr.port);
     if (!ac || ac->err) {
         char msg[200];
-        snprintf(msg, sizeof msg, "cannot connect to Redis at %s:%d: %s", s->host, s->port,
+        snprintf(msg, sizeof msg, "cannot connect to Redis at %.80s:%d: %s", s->addr.host, s->addr.port,
                  ac ? ac->errstr : "out of memory");
         if (ac)
             redisAsyncFree(ac);
@@ -581,8 +533,8 @@ static void connect_redis(rs *s)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     s->outstanding = 0;
-    if (s->db)
-        sent(s, redisAsyncCommand(ac, on_plain, NULL, "SELECT %d", s->db), 1);
+    if (s->addr.db)
+        sent(s, redisAsyncCommand(ac, on_plain, NULL, "SELECT %d", s->addr.db), 1);
     sent(s, redisAsyncCommand(ac, on_plain, NULL, "PING"), 1); /* a first write: the connect */
 }
 
@@ -593,8 +545,8 @@ static void check_stall(rs *s, int64_t now)
     if (!s->ac || s->outstanding == 0 || now - s->last_progress < STALL_MS)
         return;
     char msg[200];
-    snprintf(msg, sizeof msg, "Redis at %s:%d did not answer for %d ms: connecting again", s->host,
-             s->port, STALL_MS);
+    snprintf(msg, sizeof msg, "Redis at %.80s:%d did not answer for %d ms: connecting again",
+             s->addr.host, s->addr.port, STALL_MS);
     failed(s, msg);
     redisAsyncContext *ac = s->ac;
     redisAsyncFree(ac); /* calls on_disconnect (s->ac = NULL) when it was connected */
@@ -805,7 +757,7 @@ static void redis_put(store *b, const store_key *key, const char *body, size_t l
     if (len > (size_t)256 << 20 || !s->started)
         return;
     op *o = new_op(OP_PUT, key);
-    o->value = pack_value(body, len, &o->value_len);
+    o->value = redis_value_pack(body, len, &o->value_len);
     pthread_mutex_lock(&s->mu);
     int room = s->qn < QUEUE_OPS && s->qbytes + o->value_len <= QUEUE_BYTES;
     if (room) {
@@ -908,56 +860,17 @@ static void redis_close(store *b)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->answered);
     free(s->spec);
-    free(s->host);
     free(s);
 }
 
 static const store_ops redis_ops = {redis_get,   redis_put,   redis_stats,    redis_close,
                                     redis_claim, redis_release, redis_can_claim};
 
-/* redis://HOST[:PORT][/DB] into s; -1 with err when it is not one. */
-static int parse_spec(rs *s, const char *spec, char *err, size_t errlen)
-{
-    const char *p = spec + 8;
-    const char *end = p + strcspn(p, ":/");
-    if (end == p || strchr(p, '@') || strchr(p, '?')) {
-        snprintf(err, errlen, "cache store \"%s\": want redis://HOST:PORT[/DB] (no user, password "
-                 "or options)", spec);
-        return -1;
-    }
-    s->host = xstrndup(p, (size_t)(end - p));
-    s->port = 6379;
-    s->db = 0;
-    char *q;
-    if (*end == ':') {
-        long port = strtol(end + 1, &q, 10);
-        if (q == end + 1 || port < 1 || port > 65535 || (*q && *q != '/')) {
-            snprintf(err, errlen, "cache store \"%s\": the port must be 1-65535", spec);
-            return -1;
-        }
-        s->port = (int)port;
-        end = q;
-    }
-    if (*end == '/' && end[1]) {
-        long db = strtol(end + 1, &q, 10);
-        if (q == end + 1 || *q || db < 0 || db > 1000000) {
-            snprintf(err, errlen, "cache store \"%s\": the database must be a number", spec);
-            return -1;
-        }
-        s->db = (int)db;
-    } else if (*end && strcmp(end, "/") != 0) {
-        snprintf(err, errlen, "cache store \"%s\": want redis://HOST:PORT[/DB]", spec);
-        return -1;
-    }
-    return 0;
-}
-
 store *store_redis_open(const char *spec, int64_t ttl_ms, char *err, size_t errlen)
 {
     rs *s = xcalloc(1, sizeof *s);
     s->base.ops = &redis_ops;
-    if (parse_spec(s, spec, err, errlen) != 0) {
-        free(s->host);
+    if (redis_addr_parse(spec, &s->addr, err, errlen) != 0) {
         free(s);
         return NULL;
     }
