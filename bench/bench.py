@@ -502,7 +502,9 @@ def main():
     for r in results["stores"]:
         extra = ""
         if r["store"] != "memory":
-            extra = (f"; a store lookup {r['miss_get_us']:.0f} us (miss) / {r['hit_get_us']:.0f} us (hit), "
+            # SQLite's lookup holds the HTTP thread; Redis's is asked while the rollout is parked
+            how = "parked, no thread held" if r["store"] == "redis" else "on the HTTP thread"
+            extra = (f"; a store lookup {r['miss_get_us']:.0f} us (miss) / {r['hit_get_us']:.0f} us (hit, {how}), "
                      f"a write {r['miss_put_us']:.0f} us (queued); {r['hit_store_hits']:.0f} hits from the store")
         print(f"  {r['store']:>7}: misses {r['miss']['rps']:.0f}/s ({r['miss']['cpu_ms_per_rollout']:.3f} ms CPU), "
               f"repeat {r['hit']['rps']:.0f}/s ({r['hit']['cpu_ms_per_rollout']:.3f} ms CPU){extra}")

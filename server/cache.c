@@ -180,6 +180,23 @@ void cache_free(cache *c)
     free(c);
 }
 
+int cache_get_local(cache *c, cache_key key, char **out, size_t *len)
+{
+    if (!c->max_bytes)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    entry *e = find(c, key);
+    if (e) {
+        unlink_lru(c, e);
+        push_front(c, e);
+        *out = xstrndup(e->data, e->len);
+        *len = e->len;
+        c->hits++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return e != NULL;
+}
+
 int cache_get(cache *c, cache_key key, char **out, size_t *len)
 {
     if (!c->max_bytes)

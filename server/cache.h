@@ -35,6 +35,9 @@ void cache_free(cache *c);
 
 /* A stored reply body for key: a new copy in *out (caller frees), or 0. */
 int cache_get(cache *c, cache_key key, char **out, size_t *len);
+/* The same from the memory level only (a fleet's store is asked by
+ * store_claim instead, without holding the caller's thread). */
+int cache_get_local(cache *c, cache_key key, char **out, size_t *len);
 /* Stores a successful reply body (copied), in memory and the store. */
 void cache_put(cache *c, cache_key key, const char *body, size_t len);
 /* The same in memory only (a reply another process stored). */

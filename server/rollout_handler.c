@@ -141,7 +141,10 @@ enum MHD_Result start_rollout(struct request *rq)
         rq->ckey = cache_key_for(rq->ro.call_url, rq->ro.upstream_body, rq->ro.upstream_body_len);
         char *hit;
         size_t len;
-        if (cache_get(s->cache, rq->ckey, &hit, &len)) {
+        /* A fleet's store is asked (with its lock) once the request is parked. */
+        int fleet = store_shared_by_fleet(cache_store(s->cache));
+        if (fleet ? cache_get_local(s->cache, rq->ckey, &hit, &len)
+                  : cache_get(s->cache, rq->ckey, &hit, &len)) {
             /* Answered from the cache: no upstream call at all. */
             rq->cache_state = "hit";
             rq->call.result = UPCALL_HTTP;

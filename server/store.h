@@ -21,8 +21,9 @@
  * Thread-safety: every function is safe from any thread. A lookup runs on
  * the caller's thread (an HTTP thread; SQLite waits at most 50 ms for a
  * lock another process holds; a Redis lookup waits at most 50 ms for its
- * answer from the store's connection thread); a write is queued and done by
- * the store's own thread. */
+ * answer from the store's connection thread, and a rollout does not make
+ * one: it asks store_claim, parked); a write is queued and done by the
+ * store's own thread. */
 #ifndef B77_STORE_H
 #define B77_STORE_H
 

@@ -3,14 +3,16 @@
  * loop on one thread: no thread per request, and every caller's wait is
  * bounded.
  *
- * - A lookup (store_get) is queued for the loop and waited for at most
- *   GET_WAIT_MS on the caller's thread. One that times out makes lookups
- *   skip the store for SKIP_MS (a miss each, at once), so a slow Redis costs
- *   a rollout 50 ms once, not every time.
+ * - A rollout's lookup is its claim (below): asked while the rollout is
+ *   parked, no thread waits for Redis. Other lookups (store_get: the
+ *   rollout registry's replays) are queued for the loop and waited for at
+ *   most GET_WAIT_MS on the caller's thread; one that times out makes such
+ *   lookups skip the store for SKIP_MS (a miss each, at once).
  * - A write is queued (bounded; past it dropped and counted) and sent by the
  *   loop: SET with PX --cache-ttl. Redis's own memory policy bounds it.
  * - A claim (store_claim) is the fleet's one call per request: SET lock NX
- *   PX and GET reply, pipelined; the lock's holder calls the LLM, the others
+ *   PX and GET reply, pipelined (a reply there is a hit; the lock taken
+ *   with it is given back); the lock's holder calls the LLM, the others
  *   ask again every POLL_MS until the reply is there, the lock is free
  *   (they take it), or their wait is over.
  * - Down, refusing or stalled (no answer for STALL_MS: the connection is
@@ -67,7 +69,7 @@ typedef struct op {
     store_key key;
     char *value; /* OP_PUT: the stored value (header and body) */
     size_t value_len;
-    int64_t lock_ms, until, next_poll; /* OP_CLAIM */
+    int64_t lock_ms, until, next_poll, asked_us; /* OP_CLAIM */
     store_claim_cb cb;
     void *arg;
     int waited, got_lock, lock_refused, replies; /* replies still to come */
@@ -204,8 +206,13 @@ static void ev_cleanup(void *d)
 static void finish_claim(rs *s, op *o, enum store_claim r, char *body, size_t len)
 {
     pthread_mutex_lock(&s->mu);
-    if (r == STORE_CLAIM_FOUND)
+    if (r == STORE_CLAIM_FOUND) {
         s->st.claims_found++;
+        s->st.hits++;
+        s->pending_hits++;
+    }
+    if (!o->waited) /* the first answer: the lookup's time */
+        s->st.get_seconds += (double)(now_us() - o->asked_us) / 1e6;
     if (o->waited)
         s->st.claims_waited++;
     pthread_mutex_unlock(&s->mu);
@@ -239,25 +246,32 @@ static void progress(rs *s)
 
 static void send_release(rs *s, const store_key *key);
 
+/* 1 with the body when a GET's reply is a value that passes its check; a
+ * damaged one is deleted (and logged): a miss, fetched again. */
+static int read_value(rs *s, const op *o, const redisReply *rep, char **body, size_t *len)
+{
+    if (rep->type != REDIS_REPLY_STRING)
+        return 0;
+    if (redis_value_unpack(rep->str, rep->len, body, len))
+        return 1;
+    char k[REDIS_KEY_MAX];
+    redis_key(o->key.d, "b77:reply:", k);
+    redisAsyncCommand(s->ac, NULL, NULL, "DEL %s", k);
+    log_warn("reply cache store %s: a stored reply failed its check; deleted, it will be "
+             "fetched again", s->spec);
+    return 0;
+}
+
 static void on_get(redisAsyncContext *ac, void *r, void *priv)
 {
     rs *s = ac->data;
     op *o = priv;
     redisReply *rep = r;
     progress(s);
-    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+    if (!rep || rep->type == REDIS_REPLY_ERROR)
         failed(s, rep ? rep->str : "the connection ended during a lookup");
-    } else if (rep->type == REDIS_REPLY_STRING) {
-        if (redis_value_unpack(rep->str, rep->len, &o->out, &o->out_len)) {
-            o->hit = 1;
-        } else {
-            char k[REDIS_KEY_MAX];
-            redis_key(o->key.d, "b77:reply:", k);
-            redisAsyncCommand(ac, NULL, NULL, "DEL %s", k);
-            log_warn("reply cache store %s: a stored reply failed its check; deleted, it will "
-                     "be fetched again", s->spec);
-        }
-    }
+    else
+        o->hit = read_value(s, o, rep, &o->out, &o->out_len);
     if (rep && rep->type != REDIS_REPLY_ERROR)
         succeeded(s);
     answer(s, o);
@@ -315,7 +329,7 @@ static void on_claim_get(redisAsyncContext *ac, void *r, void *priv)
     }
     char *body;
     size_t len;
-    if (rep->type == REDIS_REPLY_STRING && redis_value_unpack(rep->str, rep->len, &body, &len)) {
+    if (read_value(s, o, rep, &body, &len)) {
         if (o->got_lock)
             send_release(s, &o->key);
         finish_claim(s, o, STORE_CLAIM_FOUND, body, len);
@@ -785,8 +799,11 @@ static void redis_claim(store *b, const store_key *key, int64_t wait_ms, int64_t
     o->arg = arg;
     o->lock_ms = lock_ms < 1000 ? 1000 : lock_ms;
     o->until = now_ms() + (wait_ms > 0 ? wait_ms : 0);
+    o->asked_us = now_us();
     pthread_mutex_lock(&s->mu);
     s->st.claims++;
+    s->st.gets++; /* a claim is the rollout's lookup too */
+    s->pending_lookups++;
     enqueue(s, o, 0);
     pthread_mutex_unlock(&s->mu);
     wake(s);
