@@ -1,13 +1,35 @@
-/* libFuzzer target: inference URL normalisation, hosts, credentials, ids. */
+/* libFuzzer target: inference URL normalisation, hosts, credentials, ids;
+ * the Redis store's address and stored value (redisval.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "llmurl.h"
+#include "redisval.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
     char *url = xstrndup((const char *)data, size); /* stops at an embedded NUL, as C strings do */
+    redis_addr a;
+    char err[300];
+    if (redis_addr_parse(url, &a, err, sizeof err) == 0) {
+        if (!a.host[0] || a.port < 1 || a.port > 65535 || a.db < 0)
+            abort();
+    } else if (!err[0]) {
+        abort(); /* a refusal says what is wanted */
+    }
+    /* any bytes as a stored value: taken only when its check holds, and
+     * then it packs back to the same bytes */
+    char *body;
+    size_t blen;
+    if (redis_value_unpack((const char *)data, size, &body, &blen)) {
+        size_t n;
+        char *again = redis_value_pack(body, blen, &n);
+        if (n != size || memcmp(again, data, size) != 0)
+            abort();
+        free(again);
+        free(body);
+    }
     char *n = llmurl_normalize(url);
     if (n) {
         /* normalising is idempotent */
