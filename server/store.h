@@ -10,13 +10,14 @@
  *
  * The memory cache (cache.h) stays in front of either.
  *
- * (A hit marks its reply as used only when the mark is a minute old: the
- * eviction order is the minute of last use.)
+ * (SQLite: a hit marks its reply as used only when the mark is a minute
+ * old: the eviction order is the minute of last use.)
  *
- * A store never fails a rollout or stops the server: a damaged file is
- * moved aside and a new one made, an old-format cache file is imported and
- * kept aside, and any other error counts as a miss (logged, counted, and
- * shown by /health and /info).
+ * A store never fails a rollout or stops the server: a damaged SQLite file
+ * is moved aside and a new one made, an old-format cache file is kept
+ * aside, a damaged Redis value is deleted, a Redis that is down, stalled or
+ * full is reconnected to or asked again, and any error counts as a miss
+ * (logged, counted, and shown by /health and /info).
  *
  * Thread-safety: every function is safe from any thread. A lookup runs on
  * the caller's thread (an HTTP thread; SQLite waits at most 50 ms for a
