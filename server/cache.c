@@ -180,6 +180,14 @@ void cache_free(cache *c)
     free(c);
 }
 
+void cache_close_store(cache *c)
+{
+    if (!c)
+        return;
+    store_close(c->store);
+    c->store = NULL;
+}
+
 int cache_get_local(cache *c, cache_key key, char **out, size_t *len)
 {
     if (!c->max_bytes)

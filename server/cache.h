@@ -32,6 +32,9 @@ cache_key cache_key_for(const char *url, const char *body, size_t body_len);
 cache *cache_new(size_t max_bytes, const char *store_spec, int64_t ttl_ms, char *err,
                  size_t errlen);
 void cache_free(cache *c);
+/* Closes the store (its thread answers what waits on it first); the memory
+ * level stays. For the server's stop, once no other thread uses the cache. */
+void cache_close_store(cache *c);
 
 /* A stored reply body for key: a new copy in *out (caller frees), or 0. */
 int cache_get(cache *c, cache_key key, char **out, size_t *len);

@@ -186,6 +186,7 @@ enum MHD_Result start_rollout(struct request *rq)
 static void on_claimed(void *arg, enum store_claim result, char *body, size_t len, int waited)
 {
     struct request *rq = arg;
+    upstream *up = rq->srv->up; /* rq is its worker's once resumed */
     rq->claim_result = result;
     rq->claim_waited = waited;
     if (result == STORE_CLAIM_FOUND) {
@@ -194,7 +195,7 @@ static void on_claimed(void *arg, enum store_claim result, char *body, size_t le
         free(body);
     }
     request_resume(rq);
-    upstream_kick(rq->srv->up);
+    upstream_kick(up);
 }
 
 /* The leader's claim answered: another process's reply (answered as a hit,

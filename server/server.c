@@ -360,6 +360,11 @@ static int port_taken(const struct sockaddr *addr, socklen_t len)
  * them every use of the daemons. Accepts a partly set up server. */
 static void server_free(server *s)
 {
+    /* No thread runs a request once the loops stop; then the store's
+     * thread ends (a fleet store's callbacks resume requests and kick the
+     * loops, which must still exist); then the loops go. */
+    upstream_stop(s->up);
+    cache_close_store(s->cache);
     upstream_free(s->up);
     s->up = NULL; /* stopping the daemons ends requests: nothing to kick */
     for (size_t i = 0; i < s->nworkers; i++) {

@@ -880,6 +880,7 @@ static void loop_stop(loop *u)
     atomic_store(&u->abort, 1);
     wake(u);
     pthread_join(u->thread, NULL);
+    u->started = 0;
 }
 
 static void loop_release(loop *u)
@@ -1012,6 +1013,12 @@ void upstream_abort_all(upstream *up)
         atomic_store(&u->abort, 1);
         wake(u);
     }
+}
+
+void upstream_stop(upstream *up)
+{
+    for (size_t i = 0; up && i < up->nloops; i++)
+        loop_stop(&up->loops[i]);
 }
 
 void upstream_free(upstream *up)

@@ -110,8 +110,11 @@ void upstream_kick(upstream *u);
 void upstream_cancel(upstream *u, upcall *call);
 /* Finishes every pending call with UPCALL_ABORTED. Thread-safe. */
 void upstream_abort_all(upstream *u);
-/* Stops the thread once no call is pending, and frees everything. Calls
- * still pending are aborted first. Accepts NULL. */
+/* Ends the loops' threads (calls still pending are aborted first); the
+ * loops stay until upstream_free, so that upstream_kick from another
+ * thread (a store's callback) stays safe meanwhile. Accepts NULL. */
+void upstream_stop(upstream *u);
+/* upstream_stop, then frees everything. Accepts NULL. */
 void upstream_free(upstream *u);
 /* Releases an upcall's result buffer. */
 void upcall_reset(upcall *call);
