@@ -209,17 +209,7 @@ int cache_get(cache *c, cache_key key, char **out, size_t *len)
 {
     if (!c->max_bytes)
         return 0;
-    pthread_mutex_lock(&c->lock);
-    entry *e = find(c, key);
-    if (e) {
-        unlink_lru(c, e);
-        push_front(c, e);
-        *out = xstrndup(e->data, e->len);
-        *len = e->len;
-        c->hits++;
-    }
-    pthread_mutex_unlock(&c->lock);
-    if (e)
+    if (cache_get_local(c, key, out, len))
         return 1;
     /* the store, without the memory level's lock: other threads go on */
     if (!c->store || !store_get(c->store, &key, out, len))
