@@ -45,6 +45,11 @@ char *prompt_render(const char *tmpl, size_t len, const prompt_vars *v, char **u
 /* s with its braces doubled, so that a template renders it as written
  * (a new string). */
 char *prompt_escape_braces(const char *s);
+/* Appends one demonstration to a template's sections: the user's
+ * "Customer Query: QUERY" and the answer INTENT as the classify tool's call
+ * ("as_tool_call": true; a task app that does not know it renders the
+ * content), braces escaped in both: text, not placeholders. */
+void prompt_append_demo(json_t *sections, const char *query, const char *intent);
 
 /* Builds the messages array ([{"role","content"}...], new reference) from
  * policy.config.prompt_template (NULL or json null: the defaults; a string:

@@ -458,15 +458,7 @@ static int add_demos(json_t *secs, const json_t *demos, const char *root, verr *
                      "[s,s,s,i]", "body", root, "demonstrations", (int)i);
             return -1;
         }
-        char *eq = prompt_escape_braces(q);
-        char *user = xasprintf("Customer Query: %s", eq);
-        char *el = prompt_escape_braces(l);
-        json_array_append_new(secs, json_pack("{s:s,s:s}", "role", "user", "content", user));
-        json_array_append_new(secs, json_pack("{s:s,s:s,s:b}", "role", "assistant", "content", el,
-                                              "as_tool_call", 1));
-        free(eq);
-        free(user);
-        free(el);
+        prompt_append_demo(secs, q, l);
     }
     json_decref(parsed);
     return 0;

@@ -368,3 +368,16 @@ char *prompt_escape_braces(const char *s)
     }
     return buf_steal(&b);
 }
+
+void prompt_append_demo(json_t *sections, const char *query, const char *intent)
+{
+    char *q = prompt_escape_braces(query);
+    char *user = xasprintf("Customer Query: %s", q);
+    char *answer = prompt_escape_braces(intent);
+    json_array_append_new(sections, json_pack("{s:s,s:s}", "role", "user", "content", user));
+    json_array_append_new(sections, json_pack("{s:s,s:s,s:b}", "role", "assistant", "content",
+                                              answer, "as_tool_call", 1));
+    free(q);
+    free(user);
+    free(answer);
+}

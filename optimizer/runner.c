@@ -38,18 +38,7 @@ json_t *runner_template(const run *r, const prompt_spec *p)
     json_array_append_new(secs, json_pack("{s:s,s:s}", "role", "system", "content", ins));
     free(ins);
     for (size_t i = 0; i < p->ndemos; i++) {
-        const demo *d = p->demos[i];
-        char *q = prompt_escape_braces(d->query);
-        char *u = xasprintf("Customer Query: %s", q);
-        char *l = prompt_escape_braces(d->label);
-        json_array_append_new(secs, json_pack("{s:s,s:s}", "role", "user", "content", u));
-        /* a tool call where the task app asks for one (a task app that does not know
-         * as_tool_call renders the content) */
-        json_array_append_new(secs, json_pack("{s:s,s:s,s:b}", "role", "assistant", "content", l,
-                                              "as_tool_call", 1));
-        free(q);
-        free(u);
-        free(l);
+        prompt_append_demo(secs, p->demos[i]->query, p->demos[i]->label);
     }
     int skipped_system = 0;
     for (size_t i = 0; i < r->cfg->nsections; i++) {
