@@ -222,13 +222,13 @@ static enum MHD_Result reply_accepted(struct request *rq, const char *id, int re
 enum MHD_Result start_rollouts(struct request *rq, json_t *body)
 {
     server *s = rq->srv;
-    char gen[64];
-    char u[37];
+    char u[37], gen[32] = "roll_"; /* roll_ and 24 hex digits of a UUID */
     uuid_string(u);
-    snprintf(gen, sizeof gen, "roll_");
-    for (size_t i = 0, k = 5; u[i] && k < 29; i++)
-        if (u[i] != '-')
-            gen[k++] = u[i], gen[k] = '\0';
+    size_t k = 5;
+    for (const char *c = u; *c && k < 29; c++)
+        if (*c != '-')
+            gen[k++] = *c;
+    gen[k] = '\0';
     contract_request q;
     verr e = {0};
     int rc = contract_parse_request(body, gen, &q, &e);
@@ -242,9 +242,8 @@ enum MHD_Result start_rollouts(struct request *rq, json_t *body)
     }
     init_waiter(rq);
     int async = q.async;
-    char id[CONTRACT_ROLLOUT_ID_MAX + 1];
-    snprintf(id, sizeof id, "%s", q.rollout_id);
-    snprintf(rq->rollout_id, sizeof rq->rollout_id, "%s", id);
+    const char *id = rq->rollout_id; /* q is freed on most paths below */
+    snprintf(rq->rollout_id, sizeof rq->rollout_id, "%s", q.rollout_id);
     struct request *j = job_new(rq, &q);
     ro_entry *entry;
     unsigned st;

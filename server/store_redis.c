@@ -10,11 +10,12 @@
  *   lookups skip the store for SKIP_MS (a miss each, at once).
  * - A write is queued (bounded; past it dropped and counted) and sent by the
  *   loop: SET with PX --cache-ttl. Redis's own memory policy bounds it.
- * - A claim (store_claim) is the fleet's one call per request: SET lock NX
- *   PX and GET reply, pipelined (a reply there is a hit; the lock taken
- *   with it is given back); the lock's holder calls the LLM, the others
- *   ask again every POLL_MS until the reply is there, the lock is free
- *   (they take it), or their wait is over.
+ * - A claim (store_claim) is the fleet's one call per request: GET reply
+ *   (a hit writes nothing), and on a miss one script that returns the reply
+ *   if it is there by now, else takes the lock (SET NX PX); the lock's
+ *   holder calls the LLM, the others ask the script again every POLL_MS
+ *   until the reply is there, the lock is free (they take it), or their
+ *   wait is over.
  * - Down, refusing or stalled (no answer for STALL_MS: the connection is
  *   dropped): every request is answered at once as a miss or "unavailable",
  *   the state shows in /health and /info, one log line a minute, and the
@@ -72,7 +73,8 @@ typedef struct op {
     int64_t lock_ms, until, next_poll, asked_us; /* OP_CLAIM */
     store_claim_cb cb;
     void *arg;
-    int waited, got_lock, lock_refused, replies; /* replies still to come */
+    int waited;
+    int replies; /* OP_STATS: replies still to come */
     /* OP_GET and OP_STATS, under mu */
     int done, abandoned, hit;
     char *out;
@@ -244,8 +246,6 @@ static void progress(rs *s)
     s->last_progress = now_ms();
 }
 
-static void send_release(rs *s, const store_key *key);
-
 /* 1 with the body when a GET's reply is a value that passes its check; a
  * damaged one is deleted (and logged): a miss, fetched again. */
 static int read_value(rs *s, const op *o, const redisReply *rep, char **body, size_t *len)
@@ -301,48 +301,12 @@ static void on_plain(redisAsyncContext *ac, void *r, void *priv)
     (void)priv;
 }
 
-static void on_claim_set(redisAsyncContext *ac, void *r, void *priv)
-{
-    rs *s = ac->data;
-    op *o = priv;
-    redisReply *rep = r;
-    progress(s);
-    o->got_lock = rep && rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0;
-    o->lock_refused = !rep || rep->type == REDIS_REPLY_ERROR; /* full, say: not another's lock */
-    if (rep && rep->type == REDIS_REPLY_ERROR)
-        failed(s, rep->str);
-    o->replies--;
-}
+static void send_try(rs *s, op *o);
 
-static void on_claim_get(redisAsyncContext *ac, void *r, void *priv)
+/* A claim's answer: FOUND, OWNED, UNAVAILABLE, TIMEOUT, or (another holds
+ * the lock) asked again in POLL_MS. */
+static void claim_wait(rs *s, op *o)
 {
-    rs *s = ac->data;
-    op *o = priv;
-    redisReply *rep = r;
-    progress(s);
-    o->replies--;
-    if (!rep || rep->type == REDIS_REPLY_ERROR) {
-        if (rep)
-            failed(s, rep->str);
-        finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
-        return;
-    }
-    char *body;
-    size_t len;
-    if (read_value(s, o, rep, &body, &len)) {
-        if (o->got_lock)
-            send_release(s, &o->key);
-        finish_claim(s, o, STORE_CLAIM_FOUND, body, len);
-        return;
-    }
-    if (o->got_lock) {
-        finish_claim(s, o, STORE_CLAIM_OWNED, NULL, 0);
-        return;
-    }
-    if (o->lock_refused) {
-        finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
-        return;
-    }
     int64_t now = now_ms();
     if (now >= o->until) {
         finish_claim(s, o, STORE_CLAIM_TIMEOUT, NULL, 0);
@@ -352,6 +316,56 @@ static void on_claim_get(redisAsyncContext *ac, void *r, void *priv)
     o->next_poll = now + POLL_MS;
     o->next = s->waiting;
     s->waiting = o;
+}
+
+/* A claim's first question, a plain GET (a hit writes nothing). */
+static void on_claim_get(redisAsyncContext *ac, void *r, void *priv)
+{
+    rs *s = ac->data;
+    op *o = priv;
+    redisReply *rep = r;
+    progress(s);
+    char *body;
+    size_t len;
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        if (rep)
+            failed(s, rep->str);
+        finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
+    } else if (read_value(s, o, rep, &body, &len)) {
+        finish_claim(s, o, STORE_CLAIM_FOUND, body, len);
+    } else if (s->ac && s->up) {
+        send_try(s, o);
+    } else {
+        finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
+    }
+}
+
+/* TRY's answer: the reply (another stored it meanwhile), 1 (the lock is
+ * this process's) or 0 (another's). An error (Redis full: OOM) is no
+ * other replica's lock: call at once. */
+static void on_claim_try(redisAsyncContext *ac, void *r, void *priv)
+{
+    rs *s = ac->data;
+    op *o = priv;
+    redisReply *rep = r;
+    progress(s);
+    char *body;
+    size_t len;
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        if (rep)
+            failed(s, rep->str);
+        finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
+    } else if (rep->type == REDIS_REPLY_STRING) {
+        if (read_value(s, o, rep, &body, &len))
+            finish_claim(s, o, STORE_CLAIM_FOUND, body, len);
+        else
+            claim_wait(s, o); /* deleted as damaged: the lock is tried again */
+    } else if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1) {
+        succeeded(s);
+        finish_claim(s, o, STORE_CLAIM_OWNED, NULL, 0);
+    } else {
+        claim_wait(s, o);
+    }
 }
 
 static void on_stats(redisAsyncContext *ac, void *r, void *priv)
@@ -400,14 +414,24 @@ static void send_release(rs *s, const store_key *key)
 
 static void send_claim(rs *s, op *o)
 {
-    char lock[REDIS_KEY_MAX], reply[REDIS_KEY_MAX];
-    redis_key(o->key.d, "b77:lock:", lock);
+    char reply[REDIS_KEY_MAX];
     redis_key(o->key.d, "b77:reply:", reply);
-    o->replies = 2;
-    o->got_lock = 0;
-    sent(s, redisAsyncCommand(s->ac, on_claim_set, o, "SET %s %s NX PX %lld", lock, s->lock_id,
-                              (long long)o->lock_ms), 1);
     sent(s, redisAsyncCommand(s->ac, on_claim_get, o, "GET %s", reply), 1);
+}
+
+/* The reply if it is there now, else the lock if it is free: one atomic
+ * step, so that a reply stored between the GET and the lock is not paid
+ * for twice. */
+static void send_try(rs *s, op *o)
+{
+    static const char script[] =
+        "local v = redis.call('get', KEYS[1]) if v then return v end "
+        "if redis.call('set', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end return 0";
+    char reply[REDIS_KEY_MAX], lock[REDIS_KEY_MAX];
+    redis_key(o->key.d, "b77:reply:", reply);
+    redis_key(o->key.d, "b77:lock:", lock);
+    sent(s, redisAsyncCommand(s->ac, on_claim_try, o, "EVAL %s 2 %s %s %s %lld", script, reply,
+                              lock, s->lock_id, (long long)o->lock_ms), 1);
 }
 
 /* An op from the queue: sent, or (no connection) answered at once. */
@@ -607,7 +631,7 @@ static void poll_claims(rs *s, int64_t now)
         if (now >= o->until)
             finish_claim(s, o, STORE_CLAIM_TIMEOUT, NULL, 0);
         else if (s->ac && s->up)
-            send_claim(s, o);
+            send_try(s, o);
         else
             finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
     }
