@@ -490,7 +490,6 @@ static void seed_pool(gepa *g)
         train_rows[i] = g->train[rows[i]];
     free(rows);
     if (runner_examples(&g->r, train_rows, 16, ex) != 0) {
-        g->r.dead = 1;
         free(calls);
         return;
     }
@@ -588,8 +587,10 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
     r->snapshot = snapshot;
     r->snapshot_arg = &g;
     int rc = 1;
-    if (run_open(r) != 0)
+    if (run_open(r) != 0) {
+        rc = run_stopped(r) ? 130 : 1;
         goto out;
+    }
     char *path = xasprintf("%s/gepa_lineage.jsonl", r->results);
     g.lineage = fopen(path, "w");
     free(path);

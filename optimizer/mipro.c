@@ -255,7 +255,6 @@ static void propose_instructions(mipro *m)
             int64_t *rows = run_sample_rows(&m->r, m->r.train_n, META_EXAMPLES, NULL, 0);
             if (runner_examples(&m->r, rows, META_EXAMPLES, ex) != 0) {
                 free(rows);
-                m->r.dead = 1;
                 break;
             }
             free(rows);
@@ -271,7 +270,7 @@ static void propose_instructions(mipro *m)
         }
     }
     double t = now_wall();
-    if (!m->r.dead)
+    if (!m->r.dead && !run_stopped(&m->r))
         runner_meta(&m->r, calls, total, PHASE_PROPOSE);
     m->r.sp.phase_seconds[PHASE_PROPOSE] += now_wall() - t;
     for (size_t r = 0; r < rounds; r++) {
@@ -328,8 +327,6 @@ static void build_demos(mipro *m, const int64_t *boot_rows, size_t nboot, size_t
         int64_t *rows = run_sample_rows(&m->r, m->r.train_n, need, exclude, nboot + m->val.n);
         if (runner_examples(&m->r, rows, need, m->pool + m->npool) == 0)
             m->npool += need;
-        else
-            m->r.dead = 1;
         free(rows);
         free(exclude);
     }
@@ -745,8 +742,10 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
     r->snapshot = snapshot;
     r->snapshot_arg = &m;
     int rc = 1;
-    if (run_open(r) != 0)
+    if (run_open(r) != 0) {
+        rc = run_stopped(r) ? 130 : 1;
         goto out;
+    }
 
     /* The plan, before anything is spent. */
     budget_in bi = {

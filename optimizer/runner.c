@@ -272,6 +272,9 @@ int runner_examples(run *r, const int64_t *rows, size_t n, demo *out)
         buf_free(&path);
         if (status != 200 || !j) {
             json_decref(j);
+            if (status == 0 && run_stopped(r))
+                return -1; /* Ctrl-C: the run ends as interrupted, not as a dead task app */
+            r->dead = 1;
             snprintf(r->dead_msg, sizeof r->dead_msg, "GET /task_info failed (HTTP %ld): %s", status, err);
             return -1;
         }
@@ -397,6 +400,11 @@ int runner_task_info(run *r)
     long status;
     char err[400];
     json_t *ti = runner_get(r, "/task_info", &status, err, sizeof err);
+    if (status == 0 && run_stopped(r)) {
+        fprintf(stderr, "%s: interrupted before anything was spent\n", r->algorithm);
+        json_decref(ti);
+        return -1;
+    }
     if (status == 0) {
         fprintf(stderr, "%s: cannot reach the task app at %s: %s\n"
                         "hint: start it (make run, or bin/task-app) or fix task_app_url\n",

@@ -47,7 +47,8 @@ json_t *runner_get(run *r, const char *path, long *status, char *err, size_t err
  * split sizes into r. 0, or -1 with the reason printed on stderr. */
 int runner_task_info(run *r);
 /* Labelled training examples of rows[0..n) into out (query, label, index).
- * Returns 0, or -1 with r->dead_msg set. */
+ * Returns 0, or -1: r->dead and r->dead_msg set, or the run was interrupted
+ * (Ctrl-C during the request: not the task app's failure). */
 int runner_examples(run *r, const int64_t *rows, size_t n, demo *out);
 
 typedef struct meta_call {

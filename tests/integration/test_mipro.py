@@ -260,6 +260,79 @@ def ctrl_c_writes_results_then_resume_finishes():
         ok(os.path.exists(os.path.join(results, "best_prompt.json")), "results written")
 
 
+class HoldingProxy:
+    """A loopback HTTP proxy in front of the task app that holds the first
+    request whose path starts with `prefix` until released, and says when it
+    arrived: the interrupt lands inside that request, deterministically."""
+
+    def __init__(self, target, prefix):
+        import http.server
+        import threading
+        import urllib.request
+        self.arrived, self.release = threading.Event(), threading.Event()
+        proxy = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def forward(self):
+                if self.path.startswith(prefix) and not proxy.arrived.is_set():
+                    proxy.arrived.set()
+                    proxy.release.wait(30)
+                n = int(self.headers.get("Content-Length") or 0)
+                req = urllib.request.Request(target + self.path, data=self.rfile.read(n) if n else None,
+                                             method=self.command,
+                                             headers={k: v for k, v in self.headers.items()
+                                                      if k.lower() not in ("host", "connection")})
+                try:
+                    with urllib.request.urlopen(req, timeout=30) as r:
+                        code, body, ctype = r.status, r.read(), r.headers.get("Content-Type")
+                except urllib.error.HTTPError as e:
+                    code, body, ctype = e.code, e.read(), e.headers.get("Content-Type")
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", ctype or "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the client went away (interrupted)
+
+            do_GET = do_POST = forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@test
+def ctrl_c_during_a_task_info_request_is_an_interrupt():
+    # Ctrl-C while a GET /task_info is in flight (the split sizes at the start;
+    # the proposer's examples, GET /task_info?split=train&seeds=..., later) is
+    # the user's interrupt (130), not a task app that stopped answering (1).
+    for prefix, later in (("/task_info?split=train&seeds=", True), ("/task_info", False)):
+        proxy = HoldingProxy(Env.app.url, prefix)
+        try:
+            config, results = write_config(app=proxy.url)
+            p = spawn_mipro(config)
+            ok(proxy.arrived.wait(60), f"the run asked for {prefix}")
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=30)
+            eq(p.returncode, 130, err)
+            ok("interrupted" in err and "task app" not in err, err)
+            if later:
+                eq(load(results, "job_metadata.json")["termination_reason"], "interrupted")
+        finally:
+            proxy.close()
+
+
 @test
 def jsonl_mode_is_machine_readable():
     config, _ = write_config()
