@@ -591,9 +591,11 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
         rc = run_stopped(r) ? 130 : 1;
         goto out;
     }
-    char *path = xasprintf("%s/gepa_lineage.jsonl", r->results);
-    g.lineage = fopen(path, "w");
-    free(path);
+    if (!o->dry_run) {
+        char *path = xasprintf("%s/gepa_lineage.jsonl", r->results);
+        g.lineage = fopen(path, "w");
+        free(path);
+    }
 
     budget_in bi = {
         .budget = c->budget,
@@ -632,6 +634,10 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
                "iterations), parent selection %s, merge %s, held-out 2 x %zu test examples%s\n",
             c->budget, p->val, p->batch, p->per_round, p->rounds, c->gepa_selection,
             c->gepa_use_merge ? "on" : "off", g.ntest, p->holdout_inside ? "" : " (from holdout_budget)");
+    if (results_dry_run(r)) {
+        rc = 0;
+        goto out;
+    }
     run_say(r, "Status: running\n\n");
     run_event(r, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "event", "start", "algorithm", "gepa",
                            "job_id", r->job_id, "seed", (json_int_t)r->seed, "budget",

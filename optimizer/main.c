@@ -49,6 +49,8 @@ static void usage(FILE *out)
         "  --task-app URL     task app base URL (default: the config's task_app_url)\n"
         "  --resume           continue an interrupted run from its results folder, reusing\n"
         "                     every logged rollout instead of calling again\n"
+        "  --dry-run          print the plan (what each phase will spend, from the budget and\n"
+        "                     the task app's split sizes) and exit: no LLM call, nothing written\n"
         "  --quiet            print only the final result\n"
         "  --jsonl            print machine-readable events, one JSON object per line\n"
         "  --report DIR       review a finished run: best prompt, demonstrations, scores,\n"
@@ -72,6 +74,7 @@ int main(int argc, char **argv)
         {"quiet", no_argument, 0, 'q'},        {"jsonl", no_argument, 0, 'j'},
         {"report", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
         {"ui", required_argument, 0, 'U'},     {"ui-keep", no_argument, 0, 'K'},
+        {"dry-run", no_argument, 0, 'D'},
         {0, 0, 0, 0},
     };
     mipro_opts o = {0};
@@ -97,6 +100,7 @@ int main(int argc, char **argv)
         case 'P': return report_run(optarg);
         case 'U': o.ui = optarg; break;
         case 'K': o.ui_keep = 1; break;
+        case 'D': o.dry_run = 1; break;
         case 'h': usage(stdout); return 0;
         default: fprintf(stderr, "Try 'mipro --help'.\n"); return 2;
         }

@@ -814,6 +814,11 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
             c->budget, p->boot, p->meta_boot, p->search, p->val, p->batch, p->rounds, p->per_round,
             p->meta_updates ? ", meta-model updates" : "", m.ntest,
             p->holdout_inside ? "" : " (from holdout_budget)");
+    if (results_dry_run(r)) {
+        free(boot_rows);
+        rc = 0;
+        goto out;
+    }
     run_say(r, "Status: running\n\nPhase 1: Bootstrap\n");
     run_event(r, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "event", "start", "job_id", r->job_id,
                            "seed", (json_int_t)r->seed, "budget", (json_int_t)c->budget, "rounds",

@@ -21,6 +21,7 @@ typedef struct mipro_opts {
     volatile sig_atomic_t *stop; /* set by SIGINT: write what we have and stop */
     const char *ui;   /* --ui [HOST:]PORT: serve the live page */
     int ui_keep;      /* --ui-keep: keep serving it after the run, until Ctrl-C */
+    int dry_run;      /* --dry-run: the plan from the task app's split sizes; nothing spent */
 } mipro_opts;
 
 /* Runs the whole optimization. Returns the process exit code: 0 done,

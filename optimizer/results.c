@@ -87,13 +87,40 @@ static json_t *counts_json(const run *r, size_t ntrials)
     return c;
 }
 
+json_t *results_plan_json(const budget_plan *p)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I}", "bootstrap", (json_int_t)p->boot,
+                     "proposals", (json_int_t)p->meta_boot, "validation", (json_int_t)p->val,
+                     "minibatch", (json_int_t)p->batch, "rounds", (json_int_t)p->rounds,
+                     "trials_per_round", (json_int_t)p->per_round, "meta_updates",
+                     (json_int_t)p->meta_updates, "holdout", (json_int_t)p->holdout,
+                     "holdout_inside_budget", p->holdout_inside, "total", (json_int_t)p->total);
+}
+
+int results_dry_run(run *r)
+{
+    if (!r->opts.dry_run)
+        return 0;
+    const budget_plan *p = &r->plan;
+    if (r->opts.jsonl) {
+        json_t *ev = json_pack("{s:s,s:s,s:I,s:o}", "event", "plan", "algorithm", r->algorithm,
+                               "budget", (json_int_t)r->cfg->budget, "plan", results_plan_json(p));
+        run_event(r, ev);
+        return 1;
+    }
+    printf("%s: dry run: nothing spent, nothing written. The plan%s spends at most %ld of the "
+           "budget's %ld%s; run without --dry-run to start.\n",
+           r->algorithm, r->opts.quiet ? "" : " above", p->total, r->cfg->budget,
+           p->holdout_inside ? " (the held-out phase included)" : "");
+    return 1;
+}
+
 static json_t *config_json(const run *r)
 {
     const mipro_config *c = r->cfg;
-    const budget_plan *p = &r->plan;
     return json_pack(
         "{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:b,s:b,s:I,s:s,s:s,s:s,s:f,"
-        "s:{s:f,s:I,s:I,s:f},s:{s:b,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I}}",
+        "s:{s:f,s:I,s:I,s:f},s:{s:b,s:I,s:I,s:I,s:I},s:o}",
         "algorithm", r->algorithm, "task_app_url", r->task_url, "model", c->model, "inference_url",
         r->policy_url, "results_folder", r->results, "budget", (json_int_t)c->budget,
         "holdout_budget", (json_int_t)c->holdout_budget, "max_time_seconds", c->max_time_seconds,
@@ -108,12 +135,7 @@ static json_t *config_json(const run *r)
         "prior_weight", c->tpe_prior_weight, "meta_update", "enabled", c->meta_update_enabled,
         "every_iterations", (json_int_t)c->meta_update_every, "topk_failure",
         (json_int_t)c->meta_update_topk_failure, "keep_k", (json_int_t)c->meta_update_keep_k,
-        "proposals", (json_int_t)c->meta_update_proposals, "plan", "bootstrap",
-        (json_int_t)p->boot, "proposals", (json_int_t)p->meta_boot, "validation",
-        (json_int_t)p->val, "minibatch", (json_int_t)p->batch, "rounds", (json_int_t)p->rounds,
-        "trials_per_round", (json_int_t)p->per_round, "meta_updates", (json_int_t)p->meta_updates,
-        "holdout", (json_int_t)p->holdout, "holdout_inside_budget", p->holdout_inside, "total",
-        (json_int_t)p->total);
+        "proposals", (json_int_t)c->meta_update_proposals, "plan", results_plan_json(&r->plan));
 }
 
 void results_write(run *r, const run_outcome *o)

@@ -50,6 +50,13 @@ void results_heldout(run *r, run_outcome *o, const prompt_spec *winner, const pr
  * Returns the exit code: 0, 1 (the task app failed), 130 (interrupted). */
 int results_finish(run *r, run_outcome *o);
 
+/* The plan as job_metadata.json's config.plan has it. */
+json_t *results_plan_json(const budget_plan *p);
+/* --dry-run: after the plan's banner, the plan as a "plan" event (--jsonl)
+ * or a line (even with --quiet). Returns 1 when it is a dry run (the caller
+ * stops: nothing was spent or written), else 0. */
+int results_dry_run(run *r);
+
 /* Writes best_prompt.json, score_history.json, job_metadata.json,
  * selected_demos.json, trials.jsonl and report.html. */
 void results_write(run *r, const run_outcome *o);

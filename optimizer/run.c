@@ -88,6 +88,8 @@ void run_init(run *r, const mipro_config *c, const mipro_opts *o, const char *al
 
 int run_open(run *r)
 {
+    if (r->opts.dry_run) /* nothing served, nothing written: the split sizes only */
+        return runner_task_info(r);
     if (run_ui_start(r) != 0)
         return -1;
     if (mkdir_p(r->results) != 0) {

@@ -82,7 +82,7 @@ toml_suite=${TOML_TEST_DIR:-../shared/toml-test}
 suite "toml-test" python3 tests/toml_suite.py "$toml_suite" bin/toml-decode
 suite "toml-test (asan+ubsan)" python3 tests/toml_suite.py "$toml_suite" build/asan/bin/toml-decode
 
-suite "fuzz (${FUZZ_TEST_SECONDS:-12} s per target)" tests/fuzz/run.sh "${FUZZ_TEST_SECONDS:-12}"
+suite "fuzz (${FUZZ_TEST_SECONDS:-8} s per target)" tests/fuzz/run.sh "${FUZZ_TEST_SECONDS:-8}"
 
 if command -v shellcheck >/dev/null; then
     if shellcheck scripts/*.sh dataset/fetch.sh tests/run-all.sh tests/fuzz/run.sh .ci/run; then

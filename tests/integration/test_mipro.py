@@ -200,11 +200,37 @@ def random_search_baseline_runs():
 
 @test
 def many_parallel_trials_are_capped():
+    # --dry-run: the plan, with no LLM call and nothing written
     config, results = write_config(budget=20000, extra="parallel_trials = 64\nmax_concurrent = 64\n")
-    r = run_mipro(config, "--quiet")
+    before = completions()
+    r = run_mipro(config, "--dry-run", "--jsonl")
     eq(r.returncode, 0, r.stderr)
-    plan = load(results, "job_metadata.json")["config"]["plan"]
-    eq(plan["trials_per_round"], 16, "capped (the budget would pay for more)")
+    ev = json.loads(r.stdout.splitlines()[-1])
+    eq(ev["event"], "plan")
+    eq(ev["plan"]["trials_per_round"], 16, "capped (the budget would pay for more)")
+    ok(ev["plan"]["total"] <= 20000, ev)
+    eq(ev["spent"], 0)
+    eq(completions(), before, "a dry run calls no LLM")
+    ok(not os.path.exists(results), "a dry run writes nothing")
+    r = run_mipro(config, "--dry-run")
+    eq(r.returncode, 0, r.stderr)
+    ok("Plan: " in r.stdout and "dry run: nothing spent" in r.stdout, r.stdout)
+
+
+@test
+def dry_run_plan_is_the_runs_plan():
+    for algorithm in ("mipro", "gepa"):
+        config, results = write_config(budget=300)
+        if algorithm == "gepa":
+            with open(config) as f:
+                text = f.read().replace('algorithm = "mipro"', 'algorithm = "gepa"')
+            with open(config, "w") as f:
+                f.write(text)
+        r = run_mipro(config, "--dry-run", "--jsonl", "--seed", "3")
+        eq(r.returncode, 0, r.stderr)
+        planned = json.loads(r.stdout.splitlines()[-1])["plan"]
+        eq(run_mipro(config, "--quiet", "--seed", "3").returncode, 0)
+        eq(load(results, "job_metadata.json")["config"]["plan"], planned, algorithm)
 
 
 @test
