@@ -309,9 +309,9 @@ json_t *cache_store_json(cache *c, int with_file)
     store_stats st;
     if (!cache_store_stats(c, &st, with_file))
         return json_pack("{s:s}", "kind", "memory");
-    json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I}", "kind", st.kind, "path", st.path, "state",
+    json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "kind", st.kind, "path", st.path, "state",
                           st.ok ? "ok" : "error", "errors", (json_int_t)st.errors, "repaired",
-                          (json_int_t)st.repaired);
+                          (json_int_t)st.repaired, "reopened", (json_int_t)st.reopened);
     if (!st.ok)
         json_object_set_new(j, "last_error", json_string(st.last_error));
     if (with_file) {

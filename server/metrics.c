@@ -193,6 +193,9 @@ void metrics_render_cache(const cache_stats *cs, const store_stats *st, buf *out
                "# TYPE b77_cache_store_errors_total counter\nb77_cache_store_errors_total %lu\n"
                "# HELP b77_cache_store_repaired_total Damaged store files moved aside and made anew.\n"
                "# TYPE b77_cache_store_repaired_total counter\nb77_cache_store_repaired_total %lu\n"
+               "# HELP b77_cache_store_reopened_total The store's file reopened: another process had "
+               "replaced it (a damaged one moved aside).\n"
+               "# TYPE b77_cache_store_reopened_total counter\nb77_cache_store_reopened_total %lu\n"
                "# HELP b77_cache_store_operations_total Store lookups, hits and writes.\n"
                "# TYPE b77_cache_store_operations_total counter\n"
                "b77_cache_store_operations_total{op=\"get\"} %lu\n"
@@ -206,7 +209,7 @@ void metrics_render_cache(const cache_stats *cs, const store_stats *st, buf *out
                "# TYPE b77_cache_store_entries gauge\nb77_cache_store_entries %lld\n"
                "# HELP b77_cache_store_bytes Bytes of replies in the store.\n"
                "# TYPE b77_cache_store_bytes gauge\nb77_cache_store_bytes %lld\n",
-               st->kind, st->ok, st->errors, st->repaired, st->gets, st->hits, st->puts, st->get_seconds,
+               st->kind, st->ok, st->errors, st->repaired, st->reopened, st->gets, st->hits, st->puts, st->get_seconds,
                st->put_seconds, st->entries, st->bytes);
     if (strcmp(st->kind, "redis") == 0)
         buf_printf(out,

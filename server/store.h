@@ -85,6 +85,7 @@ typedef struct store_stats {
     long long entries, bytes; /* in the file (the Redis database), all processes' */
     unsigned long claims, claims_waited, claims_found; /* fleet locks asked, waited, answered */
     unsigned long gets, hits, puts, errors, repaired;
+    unsigned long reopened; /* the file at the path replaced by another process's repair */
     unsigned long dropped; /* writes not queued: the queue was full */
     double get_seconds, put_seconds; /* time spent in them */
     long long lookups_all, hits_all; /* every process's, kept in the file */

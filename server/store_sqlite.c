@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@
 #define QUEUE_BYTES (16u << 20) /* writes waiting, at most */
 #define QUEUE_WRITES 8192
 #define BATCH 32 /* a batch holds the connection from lookups: about a millisecond */
+#define CHECK_FILE_MS 1000 /* how often the file at the path is checked to be the one open */
 
 enum { Q_GET, Q_TOUCH, Q_PUT, Q_DELETE, Q_TOTAL, Q_EVICT, Q_COUNT_ADD, NQ };
 
@@ -84,6 +86,14 @@ typedef struct sqlite_store {
     store_stats st;
     unsigned long pending_lookups, pending_hits;
     int64_t last_log;
+    /* The file open: the one at path when it was opened. Another process
+     * that found it damaged moves it aside and makes a new one there; this
+     * one then reopens (checked every CHECK_FILE_MS), so that the processes
+     * sharing the path share one file again. */
+    dev_t dev;
+    ino_t ino;
+    int have_id;
+    int64_t checked_ms;
 } sq;
 
 /* The row of a key: its first 8 bytes. */
@@ -121,6 +131,15 @@ static void close_db(sq *s)
     s->db = NULL;
 }
 
+/* Whether the file at s->path is not the one opened: replaced (or removed). */
+static int replaced(const sq *s)
+{
+    struct stat st;
+    if (!s->have_id)
+        return 0;
+    return stat(s->path, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino;
+}
+
 /* Moves path (and its -wal and -shm) aside as PATH.SUFFIX-TIME; returns
  * the new name (a new string) or NULL. */
 static char *set_aside(const char *path, const char *suffix)
@@ -146,6 +165,11 @@ static int open_db(sq *s)
                                                   SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK)
         return rc;
+    struct stat st;
+    s->have_id = stat(s->path, &st) == 0;
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+    s->checked_ms = now_ms();
     sqlite3_busy_timeout(s->db, BUSY_MS * 20); /* set-up may wait longer than a lookup */
     char *msg = NULL;
     rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
@@ -184,12 +208,15 @@ static int open_or_repair(sq *s)
         close_db(s);
         return -1;
     }
+    int theirs = replaced(s); /* another process set it aside meanwhile: its new file is good */
     close_db(s);
-    char *aside = set_aside(s->path, "damaged");
-    log_warn("reply cache store %s is damaged (%s): moved to %s, starting an empty one",
-             s->path, sqlite3_errstr(rc), aside ? aside : "(could not move it)");
-    free(aside);
-    s->st.repaired++;
+    if (!theirs) {
+        char *aside = set_aside(s->path, "damaged");
+        log_warn("reply cache store %s is damaged (%s): moved to %s, starting an empty one",
+                 s->path, sqlite3_errstr(rc), aside ? aside : "(could not move it)");
+        free(aside);
+        s->st.repaired++;
+    }
     rc = open_db(s);
     if (rc != SQLITE_OK) {
         failed(s, "cannot create", rc);
@@ -208,6 +235,23 @@ static void statement_failed(sq *s, const char *what, int rc)
         close_db(s);
         open_or_repair(s);
     }
+}
+
+/* At most every CHECK_FILE_MS: a file replaced at the path (another
+ * process moved a damaged one aside) is reopened. Under s->lock. */
+static void follow_the_path(sq *s)
+{
+    int64_t now = now_ms();
+    if (!s->db || now - s->checked_ms < CHECK_FILE_MS)
+        return;
+    s->checked_ms = now;
+    if (!replaced(s))
+        return;
+    log_warn("reply cache store %s: the file there is not the one open (another process moved a "
+             "damaged one aside?): reopening it", s->path);
+    s->st.reopened++;
+    close_db(s); /* (the shared counts not yet written go to the new file) */
+    open_or_repair(s);
 }
 
 /* ---- the old format: "%016llx%016llx %zu\n" then the body and "\n" ------ */
@@ -371,6 +415,7 @@ static int sqlite_get(store *b, const store_key *key, char **out, size_t *len)
     s->pending_lookups++;
     if (!s->db)
         open_or_repair(s); /* after an error that closed it */
+    follow_the_path(s);
     if (s->db) {
         sqlite3_stmt *q = s->q[Q_GET];
         sqlite3_bind_int64(q, 1, row_of(key));
@@ -509,6 +554,7 @@ static void write_batch(sq *s, pending *batch)
     int64_t t0 = now_us();
     if (!s->db)
         open_or_repair(s);
+    follow_the_path(s);
     int txn = s->db && sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
     for (pending *w = batch; w && s->db; w = w->next) {
         s->st.puts++;
@@ -571,6 +617,8 @@ static store_stats sqlite_stats(store *b, int with_file)
     store_stats st = s->st;
     st.entries = st.bytes = -1;
     st.lookups_all = st.hits_all = 0;
+    if (with_file)
+        follow_the_path(s);
     if (with_file && s->db) {
         flush_counts(s);
         sqlite3_stmt *t = s->q[Q_TOTAL];

@@ -140,6 +140,43 @@ def a_damaged_file_is_moved_aside():
 
 
 @test
+def a_file_repaired_by_another_process_is_reopened():
+    # Two processes share a file that gets damaged while they run (their page
+    # caches may hide it); a third one, started then, finds the damage, moves
+    # the file aside and makes a new one. The two running ones follow the path
+    # to the new file, so the three share one file again.
+    path = fresh_path()
+    with app_on(path) as a, app_on(path) as b:
+        run(a, range(600, 660))
+        eq(wait_entries(b, 60), 60)
+        db = sqlite3.connect(path)  # everything into the main file, then damage it
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+        with open(path, "r+b") as f:
+            f.seek(4096)
+            f.write(os.urandom(4096))
+        with app_on(path) as c:
+            eq(len(glob.glob(path + ".damaged-*")), 1, os.listdir(os.path.dirname(path)))
+            eq(store_info(c)["repaired"], 1)
+            for app in (a, b):
+                deadline = time.time() + 20
+                while store_info(app)["reopened"] < 1 and time.time() < deadline:
+                    time.sleep(0.05)
+                eq(store_info(app)["reopened"], 1, "the new file reopened")
+            eq(run(c, [700]), ["miss"])
+            eq(wait_entries(a, 1), 1, "a sees the reply c stored in the new file")
+            before = calls()
+            eq(run(a, [700]) + run(b, [700]), ["hit", "hit"])
+            eq(calls() - before, 0, "shared again: no call for what c paid for")
+            run(a, range(710, 720))  # their own writes go to the new file too
+            eq(wait_entries(c, 11), 11)
+        for app in (a, b):
+            i = store_info(app)
+            eq(i["state"], "ok", i)
+            ok("reopening it" in app.read_log(), "logged")
+
+
+@test
 def a_truncated_file_is_moved_aside():
     path = fresh_path()
     with app_on(path) as app:
