@@ -167,8 +167,9 @@ enum MHD_Result start_rollout(struct request *rq)
         rq->cache_state = "miss";
         rq->leader = 1;
         /* A store shared by a fleet: one process of it makes the call. Its
-         * lock lasts the call's deadline, at most FLEET_LOCK_MS: a replica
-         * that dies holding it delays the others that long, once. */
+         * lock lasts the call's deadline, at most FLEET_LOCK_MS, renewed by
+         * the store while this process lives (a replica that dies holding
+         * it delays the others a few seconds, store_redis.c's LEASE_MS). */
         int64_t left = rq->call.deadline - now_ms();
         rq->claiming = 1;
         if (store_claim(cache_store(s->cache), &rq->ckey, left,

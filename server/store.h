@@ -54,8 +54,10 @@ void store_put(store *s, const store_key *key, const char *body, size_t len);
  * hosts: redis). store_claim returns 0 when it cannot ask (a store of one
  * host, or not connected: make the call; cb is not called); else 1, and
  * answers through cb, once, from the store's thread:
- * - STORE_CLAIM_OWNED: this process holds the key's lock (lock_ms at most):
- *   make the call, store_put its reply, then store_release;
+ * - STORE_CLAIM_OWNED: this process holds the key's lock (lock_ms at most,
+ *   kept alive by the store while this process lives: one that dies frees it
+ *   within a few seconds): make the call, store_put its reply, then
+ *   store_release;
  * - STORE_CLAIM_FOUND: another process's reply, body a new copy (cb frees);
  * - STORE_CLAIM_UNAVAILABLE: the store went down meanwhile: make the call;
  * - STORE_CLAIM_TIMEOUT: another held the lock for wait_ms and no reply

@@ -15,7 +15,9 @@
  *   if it is there by now, else takes the lock (SET NX PX); the lock's
  *   holder calls the LLM, the others ask the script again every POLL_MS
  *   until the reply is there, the lock is free (they take it), or their
- *   wait is over.
+ *   wait is over. The lock lives LEASE_MS and its holder renews it every
+ *   RENEW_MS while its call goes on (up to the rollout's deadline): a
+ *   holder that dies holds the others up LEASE_MS at most.
  * - Down, refusing or stalled (no answer for STALL_MS: the connection is
  *   dropped): every request is answered at once as a miss or "unavailable",
  *   the state shows in /health and /info, one log line a minute, and the
@@ -56,6 +58,9 @@
 #define SKIP_MS 1000
 #define STALL_MS 1000
 #define POLL_MS 20
+#define LEASE_MS 3000 /* a fleet lock's life unless its holder renews it */
+#define RENEW_MS 1000
+#define RENEW_BATCH 256 /* locks renewed by one script */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define COUNTS_EVERY_MS 1000
@@ -82,6 +87,14 @@ typedef struct op {
     long long entries, bytes, lookups_all, hits_all;
     struct op *next;
 } op;
+
+/* A fleet lock this process holds (the loop's own list): renewed until
+ * released or until `until`, the claiming rollout's deadline. */
+typedef struct held {
+    store_key key;
+    int64_t until;
+    struct held *next;
+} held;
 
 typedef struct redis_store {
     store base;
@@ -114,6 +127,8 @@ typedef struct redis_store {
     int64_t last_progress; /* when the last reply came (or the first of outstanding went) */
     int64_t next_counts; /* also when a store in error is probed (PING) */
     op *waiting; /* claims waiting for another's reply */
+    held *held;  /* fleet locks this process holds */
+    int64_t next_renew;
     int closing; /* the loop is ending: a disconnect is no error */
 } rs;
 
@@ -362,6 +377,11 @@ static void on_claim_try(redisAsyncContext *ac, void *r, void *priv)
             claim_wait(s, o); /* deleted as damaged: the lock is tried again */
     } else if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1) {
         succeeded(s);
+        held *h = xmalloc(sizeof *h);
+        h->key = o->key;
+        h->until = now_ms() + o->lock_ms;
+        h->next = s->held;
+        s->held = h;
         finish_claim(s, o, STORE_CLAIM_OWNED, NULL, 0);
     } else {
         claim_wait(s, o);
@@ -431,7 +451,70 @@ static void send_try(rs *s, op *o)
     redis_key(o->key.d, "b77:reply:", reply);
     redis_key(o->key.d, "b77:lock:", lock);
     sent(s, redisAsyncCommand(s->ac, on_claim_try, o, "EVAL %s 2 %s %s %s %lld", script, reply,
-                              lock, s->lock_id, (long long)o->lock_ms), 1);
+                              lock, s->lock_id, (long long)(o->lock_ms < LEASE_MS ? o->lock_ms : LEASE_MS)),
+         1);
+}
+
+/* A released lock is renewed no more. */
+static void forget_lock(rs *s, const store_key *key)
+{
+    for (held **pp = &s->held; *pp; pp = &(*pp)->next)
+        if (memcmp((*pp)->key.d, key->d, sizeof key->d) == 0) {
+            held *h = *pp;
+            *pp = h->next;
+            free(h);
+            return;
+        }
+}
+
+static void forget_all_locks(rs *s)
+{
+    while (s->held) {
+        held *h = s->held;
+        s->held = h->next;
+        free(h);
+    }
+}
+
+/* Every RENEW_MS: the locks still held get LEASE_MS more (those past their
+ * rollout's deadline are left to expire), RENEW_BATCH to a script. */
+static void renew_locks(rs *s, int64_t now)
+{
+    static const char script[] =
+        "for i, k in ipairs(KEYS) do if redis.call('get', k) == ARGV[1] then "
+        "redis.call('pexpire', k, ARGV[2]) end end return 0";
+    if (now < s->next_renew)
+        return;
+    s->next_renew = now + RENEW_MS;
+    for (held **pp = &s->held; *pp;) {
+        if ((*pp)->until <= now) {
+            held *h = *pp;
+            *pp = h->next;
+            free(h);
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+    if (!s->ac || !s->up)
+        return;
+    char lease[24], nkeys[24];
+    snprintf(lease, sizeof lease, "%d", LEASE_MS);
+    char keys[RENEW_BATCH][REDIS_KEY_MAX];
+    const char *argv[RENEW_BATCH + 5];
+    for (held *h = s->held; h;) {
+        int n = 0;
+        for (; h && n < RENEW_BATCH; h = h->next, n++) {
+            redis_key(h->key.d, "b77:lock:", keys[n]);
+            argv[3 + n] = keys[n];
+        }
+        snprintf(nkeys, sizeof nkeys, "%d", n);
+        argv[0] = "EVAL";
+        argv[1] = script;
+        argv[2] = nkeys;
+        argv[3 + n] = s->lock_id;
+        argv[4 + n] = lease;
+        sent(s, redisAsyncCommandArgv(s->ac, on_plain, NULL, 5 + n, argv, NULL), 1);
+    }
 }
 
 /* An op from the queue: sent, or (no connection) answered at once. */
@@ -463,6 +546,7 @@ static void dispatch(rs *s, op *o)
         free(o);
         return;
     case OP_RELEASE:
+        forget_lock(s, &o->key);
         if (up)
             send_release(s, &o->key);
         free(o);
@@ -647,6 +731,8 @@ static int next_timeout(rs *s, int64_t now)
             due = o->next_poll;
     if (s->outstanding && s->last_progress + STALL_MS < due)
         due = s->last_progress + STALL_MS;
+    if (s->held && s->next_renew < due)
+        due = s->next_renew;
     int64_t ms = due - now;
     return ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms + 1;
 }
@@ -685,6 +771,7 @@ static void *loop_run(void *arg)
         }
         now = now_ms();
         poll_claims(s, now);
+        renew_locks(s, now);
         check_stall(s, now);
         flush_counts(s, now);
         if (!s->ac && s->reconnect_at && now >= s->reconnect_at && !stop)
@@ -702,6 +789,7 @@ static void *loop_run(void *arg)
         s->waiting = o->next;
         finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
     }
+    forget_all_locks(s); /* (they expire by themselves) */
     if (s->ac) {
         s->closing = 1; /* on_disconnect: not an error */
         redisAsyncFree(s->ac);

@@ -252,6 +252,41 @@ def fifty_identical_requests_over_two_replicas_make_one_call():
 
 
 @test
+def the_lock_lives_as_long_as_its_holder():
+    with Redis() as redis, app_on(redis.spec) as a, app_on(redis.spec) as b:
+        wait_for(lambda: store_state(a) == "ok" and store_state(b) == "ok", "both connected")
+        locks = lambda: redis_cmd(redis.port, "KEYS", "b77:lock:*")  # noqa: E731
+        # A call longer than the lock's lease (3 s): its holder renews it, so
+        # the other replica waits for the reply instead of calling too.
+        before = calls()
+        slow = dict(COLD, model="mock+latency=4500")
+        with cf.ThreadPoolExecutor(2) as ex:
+            fa = ex.submit(rollout, a, 41, config=slow)
+            wait_for(lambda: locks() != [], "a holds the lock")
+            ok(0 < redis_cmd(redis.port, "PTTL", locks()[0]) <= 3000, "a lease, not the deadline")
+            fb = ex.submit(rollout, b, 41, config=slow)
+            eq(sorted([cache_of(fa.result()), cache_of(fb.result())]), ["miss", "shared"])
+        eq(calls() - before, 1, "one call: the lock outlived its lease")
+        # A holder that dies (SIGKILL) mid-call: its lock ends with the lease,
+        # and the other replica calls itself, long before its deadline (30 s).
+        hang = dict(COLD, model="mock+fault=hang*1")  # the body's first attempt never answers
+        safety = {"safety": {"max_time_s": 30}}
+        with app_on(redis.spec) as c, cf.ThreadPoolExecutor(1) as ex:
+            c.check_exit = False  # killed on purpose
+            wait_for(lambda: store_state(c) == "ok", "connected")
+            ex.submit(rollout, c, 42, config=hang, extra=safety)
+            wait_for(lambda: locks() != [], "c holds the lock")
+            c.p.kill()
+            c.p.wait()
+            t = time.time()
+            r = rollout(b, 42, config=hang, extra=safety)
+            took = time.time() - t
+            eq(cache_of(r), "miss")
+            ok(took < 20, f"answered {took:.1f} s after its holder died (its lease is 3 s)")
+        wait_for(lambda: locks() == [], "no lock left")
+
+
+@test
 def redis_killed_mid_run_then_back():
     redis = Redis()
     port = redis.port
