@@ -134,6 +134,7 @@ struct request {
     /* POST /rollouts (rollouts_handler.c). A job is a request with conn
      * NULL: its reply goes to entry. */
     ro_entry *entry;         /* a job's registry entry (a reference) */
+    json_t *prepared;        /* a job's POST /rollout body, a tree (owned): read, not body */
     struct request *ready_next; /* on its worker's ready list */
     ro_waiter waiter;        /* a connection waiting on an entry */
     int woken;               /* ...and woken */
@@ -211,7 +212,7 @@ enum route route_of(const struct request *rq);
 void request_resume(struct request *rq);
 void request_suspend(struct request *rq);
 /* A job's reply (its vreply_text): the entry's result. text owned. */
-void job_deliver(struct request *job, unsigned status, char *text);
+void job_deliver(struct request *job, unsigned status, json_t *doc);
 /* Runs w's jobs whose calls came back (w's thread). */
 void run_ready_jobs(worker *w);
 /* POST /rollouts (body stolen: the parsed request). */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonr.h"
 #include "jsonw.h"
 #include "log.h"
 
@@ -26,15 +27,24 @@ void answered(struct request *rq, unsigned status)
     count_request(rq);
 }
 
+/* A job of POST /rollouts has no connection: the reply (doc stolen; NULL:
+ * none, or not JSON) is its result. */
+static enum MHD_Result job_reply(struct request *rq, unsigned status, json_t *doc)
+{
+    rq->status = (int)status;
+    rq->state = ST_ANSWERED;
+    job_deliver(rq, status, doc);
+    return MHD_YES;
+}
+
 /* Sends text (a JSON document, owned; NULL for no body) with status and
  * extra header pairs (name, value, ..., NULL). */
 static enum MHD_Result vreply_text(struct request *rq, unsigned status, char *text, va_list ap)
 {
     if (!rq->conn) { /* a job of POST /rollouts: the reply is its result */
-        rq->status = (int)status;
-        rq->state = ST_ANSWERED;
-        job_deliver(rq, status, text);
-        return MHD_YES;
+        json_t *doc = text ? jr_parse(text, strlen(text), 0, NULL) : NULL;
+        free(text);
+        return job_reply(rq, status, doc);
     }
     size_t len = text ? strlen(text) : 0;
     struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -80,6 +90,8 @@ enum MHD_Result reply_text(struct request *rq, unsigned status, char *text, ...)
 /* The same for a JSON body (stolen); NULL body: no body (a 204). */
 enum MHD_Result reply(struct request *rq, unsigned status, json_t *body, ...)
 {
+    if (!rq->conn) /* a job's result: the document itself, never encoded and read back */
+        return job_reply(rq, status, body);
     char *text = NULL;
     if (body) {
         text = jw_dumps(body);

@@ -102,13 +102,16 @@ enum MHD_Result start_rollout(struct request *rq)
     if (rq->too_large)
         return reply_too_large(rq);
     enum MHD_Result answered_with;
-    json_t *body = read_json_body(rq, &answered_with);
+    json_t *body = rq->prepared ? rq->prepared : read_json_body(rq, &answered_with);
+    rq->prepared = NULL;
     if (!body)
         return answered_with;
     if (rq->conn && (route_of(rq) == ROUTE_ROLLOUTS || newest_contract(body)))
         return start_rollouts(rq, body);
     verr e = {0};
-    int rc = rollout_prepare(body, s->ds, &s->defaults, &rq->ro, &e);
+    rollout_defaults d = s->defaults;
+    d.text_only = d.text_only && rq->conn; /* a job's result is a tree: it needs the messages' */
+    int rc = rollout_prepare(body, s->ds, &d, &rq->ro, &e);
     json_decref(body);
     if (rc != 0)
         return reply(rq, MHD_HTTP_UNPROCESSABLE_CONTENT, verr_body(&e), NULL);
@@ -361,6 +364,11 @@ enum MHD_Result finish_rollout(struct request *rq)
     metrics_rollout(mt, reply_matches(r.predicted, label), r.predicted != NULL);
     rollout_stats st = {.attempts = c->attempts, .llm_ms = c->finished - c->started,
                         .cache = rq->cache_state ? rq->cache_state : "off"};
+    if (!rq->conn) { /* a job's result: the tree, not text read back */
+        json_t *doc = rollout_response(ro, rq->srv->ds, &r, &st);
+        reply_free(&r);
+        return reply(rq, MHD_HTTP_OK, doc, NULL);
+    }
     char *text = rollout_response_text(ro, rq->srv->ds, &r, &st);
     reply_free(&r);
     return reply_text(rq, MHD_HTTP_OK, text, NULL);

@@ -101,9 +101,7 @@ static struct request *job_new(struct request *rq, const contract_request *q)
     j->routed = 1;
     j->recorded = 1; /* not an HTTP request of its own in /metrics */
     j->key = rq->key;
-    char *text = jw_dumps(q->legacy);
-    buf_append(&j->body, text ? text : "{}", text ? strlen(text) : 2);
-    free(text);
+    j->prepared = json_incref(q->legacy); /* (read on this thread, by start_rollout) */
     j->call.on_attempt = job_on_attempt;
     return j;
 }
@@ -113,18 +111,17 @@ static void job_end(struct request *j)
     request_release(j);
 }
 
-/* The job's reply (vreply_text with no connection): the entry's result. */
-void job_deliver(struct request *j, unsigned status, char *text)
+/* The job's reply (respond.c, for a request with no connection; legacy
+ * stolen): the entry's result. */
+void job_deliver(struct request *j, unsigned status, json_t *legacy)
 {
     server *s = j->srv;
     ro_entry *e = j->entry;
     j->entry = NULL;
     if (!e) {
-        free(text);
+        json_decref(legacy);
         return;
     }
-    json_t *legacy = text ? jr_parse(text, strlen(text), 0, NULL) : NULL;
-    free(text);
     contract_result_meta m = {.req = rollouts_request(e), .created_ms = rollouts_created_ms(e),
                               .updated_ms = wall_ms()};
     double reward = 0;

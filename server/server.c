@@ -280,6 +280,7 @@ void request_release(struct request *rq)
     llm_headers_release(rq);
     upcall_reset(&rq->call);
     rollout_free(&rq->ro);
+    json_decref(rq->prepared);
     buf_free(&rq->body);
     free(rq->path);
     free(rq);
