@@ -450,9 +450,9 @@ static void send_try(rs *s, op *o)
     char reply[REDIS_KEY_MAX], lock[REDIS_KEY_MAX];
     redis_key(o->key.d, "b77:reply:", reply);
     redis_key(o->key.d, "b77:lock:", lock);
+    long long lease = o->lock_ms < LEASE_MS ? o->lock_ms : LEASE_MS; /* renewed while held */
     sent(s, redisAsyncCommand(s->ac, on_claim_try, o, "EVAL %s 2 %s %s %s %lld", script, reply,
-                              lock, s->lock_id, (long long)(o->lock_ms < LEASE_MS ? o->lock_ms : LEASE_MS)),
-         1);
+                              lock, s->lock_id, lease), 1);
 }
 
 /* A released lock is renewed no more. */

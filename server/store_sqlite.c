@@ -167,8 +167,10 @@ static int open_db(sq *s)
         return rc;
     struct stat st;
     s->have_id = stat(s->path, &st) == 0;
-    s->dev = st.st_dev;
-    s->ino = st.st_ino;
+    if (s->have_id) {
+        s->dev = st.st_dev;
+        s->ino = st.st_ino;
+    }
     s->checked_ms = now_ms();
     sqlite3_busy_timeout(s->db, BUSY_MS * 20); /* set-up may wait longer than a lookup */
     char *msg = NULL;
@@ -614,11 +616,11 @@ static store_stats sqlite_stats(store *b, int with_file)
 {
     sq *s = (sq *)b;
     pthread_mutex_lock(&s->lock);
+    if (with_file)
+        follow_the_path(s);
     store_stats st = s->st;
     st.entries = st.bytes = -1;
     st.lookups_all = st.hits_all = 0;
-    if (with_file)
-        follow_the_path(s);
     if (with_file && s->db) {
         flush_counts(s);
         sqlite3_stmt *t = s->q[Q_TOTAL];
