@@ -1,7 +1,7 @@
 /* store_redis.c: the redis://HOST:PORT[/DB] store (store.h). One
- * connection, hiredis's asynchronous API driven by this store's own epoll
- * loop on one thread: no thread per request, and every caller's wait is
- * bounded.
+ * connection (redis_conn.h: hiredis's asynchronous API on an epoll loop,
+ * reconnecting, dropped when stalled) driven by this store's own loop on one
+ * thread: no thread per request, and every caller's wait is bounded.
  *
  * - A rollout's lookup is its claim (below): asked while the rollout is
  *   parked, no thread waits for Redis. Other lookups (store_get: the
@@ -18,10 +18,10 @@
  *   wait is over. The lock lives LEASE_MS and its holder renews it every
  *   RENEW_MS while its call goes on (up to the rollout's deadline): a
  *   holder that dies holds the others up LEASE_MS at most.
- * - Down, refusing or stalled (no answer for STALL_MS: the connection is
- *   dropped): every request is answered at once as a miss or "unavailable",
- *   the state shows in /health and /info, one log line a minute, and the
- *   loop connects again, backing off from 100 ms to 2 s.
+ * - Down, refusing or stalled (no answer for a second: redis_conn drops the
+ *   connection): every request is answered at once as a miss or
+ *   "unavailable", the state shows in /health and /info, one log line a
+ *   minute, and the connection is made again, backing off from 100 ms to 2 s.
  *
  * Stored value (redisval.h): "B77R", the body's length, its SHA-256, the
  * body; one that fails the check is deleted and is a miss.
@@ -33,7 +33,8 @@
  * when the last reply (or the connection's end) comes. A lookup's op is
  * shared with its waiting caller under mu: whichever of the two is last
  * (the caller gave up: `abandoned`; or the loop answered: `done`) frees it.
- * A claim's callback runs on the loop thread. */
+ * A claim's callback runs on the loop thread. The connection, the waiting
+ * claims and the held locks are the loop thread's alone. */
 #include "store_impl.h"
 
 #include <errno.h>
@@ -50,19 +51,17 @@
 #include <uuid/uuid.h>
 
 #include "log.h"
+#include "redis_conn.h"
 #include "redisval.h"
 #include "util.h"
 
 #define GET_WAIT_MS 50
 #define STATS_WAIT_MS 1000
 #define SKIP_MS 1000
-#define STALL_MS 1000
 #define POLL_MS 20
 #define LEASE_MS 3000 /* a fleet lock's life unless its holder renews it */
 #define RENEW_MS 1000
 #define RENEW_BATCH 256 /* locks renewed by one script */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 2000
 #define COUNTS_EVERY_MS 1000
 #define LOG_EVERY_MS 60000
 #define QUEUE_OPS 16384
@@ -118,18 +117,11 @@ typedef struct redis_store {
     pthread_t thread;
     int started;
     int epfd, wakefd;
-    redisAsyncContext *ac;
-    unsigned events; /* what the connection's fd waits for */
-    int fd;          /* the connection's fd, -1 when none */
-    int64_t reconnect_at;
-    int backoff_ms;
-    int outstanding;       /* replies awaited */
-    int64_t last_progress; /* when the last reply came (or the first of outstanding went) */
+    redis_conn conn;
     int64_t next_counts; /* also when a store in error is probed (PING) */
     op *waiting; /* claims waiting for another's reply */
     held *held;  /* fleet locks this process holds */
     int64_t next_renew;
-    int closing; /* the loop is ending: a disconnect is no error */
 } rs;
 
 /* Records an error (under mu); logs it unless one was logged in the last
@@ -170,54 +162,6 @@ static void wake(rs *s)
     (void)n; /* a full counter still wakes the loop */
 }
 
-/* ---- the connection's events (hiredis's adapter hooks) ---------------------- */
-
-static void watch(rs *s)
-{
-    if (s->fd < 0)
-        return;
-    struct epoll_event ev = {.events = s->events, .data.u32 = 1};
-    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->fd, &ev) != 0 && errno == ENOENT)
-        epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->fd, &ev);
-}
-
-static void ev_add_read(void *d)
-{
-    rs *s = d;
-    s->events |= EPOLLIN;
-    watch(s);
-}
-
-static void ev_del_read(void *d)
-{
-    rs *s = d;
-    s->events &= ~(unsigned)EPOLLIN;
-    watch(s);
-}
-
-static void ev_add_write(void *d)
-{
-    rs *s = d;
-    s->events |= EPOLLOUT;
-    watch(s);
-}
-
-static void ev_del_write(void *d)
-{
-    rs *s = d;
-    s->events &= ~(unsigned)EPOLLOUT;
-    watch(s);
-}
-
-static void ev_cleanup(void *d)
-{
-    rs *s = d;
-    if (s->fd >= 0)
-        epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->fd, NULL);
-    s->fd = -1;
-    s->events = 0;
-}
-
 /* ---- answers ------------------------------------------------------------- */
 
 static void finish_claim(rs *s, op *o, enum store_claim r, char *body, size_t len)
@@ -252,15 +196,6 @@ static void answer(rs *s, op *o)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Every reply (or its absence: NULL, the connection ended) is progress to
- * count; then the op's own handling. */
-static void progress(rs *s)
-{
-    if (s->outstanding > 0)
-        s->outstanding--;
-    s->last_progress = now_ms();
-}
-
 /* 1 with the body when a GET's reply is a value that passes its check; a
  * damaged one is deleted (and logged): a miss, fetched again. */
 static int read_value(rs *s, const op *o, const redisReply *rep, char **body, size_t *len)
@@ -271,7 +206,7 @@ static int read_value(rs *s, const op *o, const redisReply *rep, char **body, si
         return 1;
     char k[REDIS_KEY_MAX];
     redis_key(o->key.d, "b77:reply:", k);
-    redisAsyncCommand(s->ac, NULL, NULL, "DEL %s", k);
+    redisAsyncCommand(s->conn.ac, NULL, NULL, "DEL %s", k);
     log_warn("reply cache store %s: a stored reply failed its check; deleted, it will be "
              "fetched again", s->spec);
     return 0;
@@ -279,10 +214,10 @@ static int read_value(rs *s, const op *o, const redisReply *rep, char **body, si
 
 static void on_get(redisAsyncContext *ac, void *r, void *priv)
 {
-    rs *s = ac->data;
+    rs *s = redis_conn_owner(ac);
     op *o = priv;
     redisReply *rep = r;
-    progress(s);
+    redis_conn_progress(&s->conn);
     if (!rep || rep->type == REDIS_REPLY_ERROR)
         failed(s, rep ? rep->str : "the connection ended during a lookup");
     else
@@ -294,9 +229,9 @@ static void on_get(redisAsyncContext *ac, void *r, void *priv)
 
 static void on_put(redisAsyncContext *ac, void *r, void *priv)
 {
-    rs *s = ac->data;
+    rs *s = redis_conn_owner(ac);
     redisReply *rep = r;
-    progress(s);
+    redis_conn_progress(&s->conn);
     if (!rep || rep->type == REDIS_REPLY_ERROR)
         failed(s, rep ? rep->str : "the connection ended during a write");
     else
@@ -306,9 +241,9 @@ static void on_put(redisAsyncContext *ac, void *r, void *priv)
 
 static void on_plain(redisAsyncContext *ac, void *r, void *priv)
 {
-    rs *s = ac->data;
+    rs *s = redis_conn_owner(ac);
     redisReply *rep = r;
-    progress(s);
+    redis_conn_progress(&s->conn);
     if (rep && rep->type == REDIS_REPLY_ERROR)
         failed(s, rep->str);
     else if (rep)
@@ -336,10 +271,10 @@ static void claim_wait(rs *s, op *o)
 /* A claim's first question, a plain GET (a hit writes nothing). */
 static void on_claim_get(redisAsyncContext *ac, void *r, void *priv)
 {
-    rs *s = ac->data;
+    rs *s = redis_conn_owner(ac);
     op *o = priv;
     redisReply *rep = r;
-    progress(s);
+    redis_conn_progress(&s->conn);
     char *body;
     size_t len;
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
@@ -348,7 +283,7 @@ static void on_claim_get(redisAsyncContext *ac, void *r, void *priv)
         finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
     } else if (read_value(s, o, rep, &body, &len)) {
         finish_claim(s, o, STORE_CLAIM_FOUND, body, len);
-    } else if (s->ac && s->up) {
+    } else if (s->conn.ac && s->up) {
         send_try(s, o);
     } else {
         finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
@@ -360,10 +295,10 @@ static void on_claim_get(redisAsyncContext *ac, void *r, void *priv)
  * other replica's lock: call at once. */
 static void on_claim_try(redisAsyncContext *ac, void *r, void *priv)
 {
-    rs *s = ac->data;
+    rs *s = redis_conn_owner(ac);
     op *o = priv;
     redisReply *rep = r;
-    progress(s);
+    redis_conn_progress(&s->conn);
     char *body;
     size_t len;
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
@@ -390,10 +325,10 @@ static void on_claim_try(redisAsyncContext *ac, void *r, void *priv)
 
 static void on_stats(redisAsyncContext *ac, void *r, void *priv)
 {
-    rs *s = ac->data;
+    rs *s = redis_conn_owner(ac);
     op *o = priv;
     redisReply *rep = r;
-    progress(s);
+    redis_conn_progress(&s->conn);
     o->replies--;
     if (rep && rep->type == REDIS_REPLY_INTEGER && o->replies == 2) {
         o->entries = rep->integer;
@@ -412,14 +347,10 @@ static void on_stats(redisAsyncContext *ac, void *r, void *priv)
 
 /* ---- sending ------------------------------------------------------------- */
 
+/* A command queued on the connection (rc: redisAsyncCommand's) for n replies. */
 static int sent(rs *s, int rc, int n)
 {
-    if (rc != REDIS_OK)
-        return 0;
-    if (s->outstanding == 0)
-        s->last_progress = now_ms();
-    s->outstanding += n;
-    return 1;
+    return redis_conn_sent(&s->conn, rc, n);
 }
 
 static void send_release(rs *s, const store_key *key)
@@ -429,14 +360,15 @@ static void send_release(rs *s, const store_key *key)
         "return 0";
     char k[REDIS_KEY_MAX];
     redis_key(key->d, "b77:lock:", k);
-    sent(s, redisAsyncCommand(s->ac, on_plain, NULL, "EVAL %s 1 %s %s", script, k, s->lock_id), 1);
+    sent(s, redisAsyncCommand(s->conn.ac, on_plain, NULL, "EVAL %s 1 %s %s", script, k, s->lock_id),
+         1);
 }
 
 static void send_claim(rs *s, op *o)
 {
     char reply[REDIS_KEY_MAX];
     redis_key(o->key.d, "b77:reply:", reply);
-    sent(s, redisAsyncCommand(s->ac, on_claim_get, o, "GET %s", reply), 1);
+    sent(s, redisAsyncCommand(s->conn.ac, on_claim_get, o, "GET %s", reply), 1);
 }
 
 /* The reply if it is there now, else the lock if it is free: one atomic
@@ -451,7 +383,7 @@ static void send_try(rs *s, op *o)
     redis_key(o->key.d, "b77:reply:", reply);
     redis_key(o->key.d, "b77:lock:", lock);
     long long lease = o->lock_ms < LEASE_MS ? o->lock_ms : LEASE_MS; /* renewed while held */
-    sent(s, redisAsyncCommand(s->ac, on_claim_try, o, "EVAL %s 2 %s %s %s %lld", script, reply,
+    sent(s, redisAsyncCommand(s->conn.ac, on_claim_try, o, "EVAL %s 2 %s %s %s %lld", script, reply,
                               lock, s->lock_id, lease), 1);
 }
 
@@ -495,7 +427,7 @@ static void renew_locks(rs *s, int64_t now)
             pp = &(*pp)->next;
         }
     }
-    if (!s->ac || !s->up)
+    if (!s->conn.ac || !s->up)
         return;
     char lease[24], nkeys[24];
     snprintf(lease, sizeof lease, "%d", LEASE_MS);
@@ -513,28 +445,28 @@ static void renew_locks(rs *s, int64_t now)
         argv[2] = nkeys;
         argv[3 + n] = s->lock_id;
         argv[4 + n] = lease;
-        sent(s, redisAsyncCommandArgv(s->ac, on_plain, NULL, 5 + n, argv, NULL), 1);
+        sent(s, redisAsyncCommandArgv(s->conn.ac, on_plain, NULL, 5 + n, argv, NULL), 1);
     }
 }
 
 /* An op from the queue: sent, or (no connection) answered at once. */
 static void dispatch(rs *s, op *o)
 {
-    int up = s->ac && s->up;
+    int up = s->conn.ac && s->up;
     char k[REDIS_KEY_MAX];
     switch (o->kind) {
     case OP_GET:
         redis_key(o->key.d, "b77:reply:", k);
-        if (!up || !sent(s, redisAsyncCommand(s->ac, on_get, o, "GET %s", k), 1))
+        if (!up || !sent(s, redisAsyncCommand(s->conn.ac, on_get, o, "GET %s", k), 1))
             answer(s, o);
         return;
     case OP_PUT:
         redis_key(o->key.d, "b77:reply:", k);
         if (up) {
             int rc = s->ttl_ms > 0
-                         ? redisAsyncCommand(s->ac, on_put, NULL, "SET %s %b PX %lld", k, o->value,
-                                             o->value_len, (long long)s->ttl_ms)
-                         : redisAsyncCommand(s->ac, on_put, NULL, "SET %s %b", k, o->value,
+                         ? redisAsyncCommand(s->conn.ac, on_put, NULL, "SET %s %b PX %lld", k,
+                                             o->value, o->value_len, (long long)s->ttl_ms)
+                         : redisAsyncCommand(s->conn.ac, on_put, NULL, "SET %s %b", k, o->value,
                                              o->value_len);
             sent(s, rc, 1);
         } else {
@@ -560,9 +492,10 @@ static void dispatch(rs *s, op *o)
     case OP_STATS:
         if (up) {
             o->replies = 3;
-            sent(s, redisAsyncCommand(s->ac, on_stats, o, "DBSIZE"), 1);
-            sent(s, redisAsyncCommand(s->ac, on_stats, o, "INFO memory"), 1);
-            sent(s, redisAsyncCommand(s->ac, on_stats, o, "MGET b77:stats:lookups b77:stats:hits"),
+            sent(s, redisAsyncCommand(s->conn.ac, on_stats, o, "DBSIZE"), 1);
+            sent(s, redisAsyncCommand(s->conn.ac, on_stats, o, "INFO memory"), 1);
+            sent(s, redisAsyncCommand(s->conn.ac, on_stats, o,
+                                      "MGET b77:stats:lookups b77:stats:hits"),
                  1);
         } else {
             answer(s, o);
@@ -583,21 +516,11 @@ static void enqueue(rs *s, op *o, size_t bytes)
     s->qbytes += bytes;
 }
 
-/* ---- the connection ------------------------------------------------------- */
+/* ---- the connection's state, for the callers ------------------------------- */
 
-static void on_connect(const redisAsyncContext *ac, int status)
+static void on_up(void *owner)
 {
-    rs *s = ac->data;
-    if (status != REDIS_OK) { /* hiredis frees the context after this */
-        char msg[200];
-        snprintf(msg, sizeof msg, "cannot connect to Redis at %.80s:%d: %s", s->addr.host, s->addr.port,
-                 ac->errstr);
-        s->ac = NULL;
-        s->reconnect_at = now_ms() + s->backoff_ms;
-        s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
-        failed(s, msg);
-        return;
-    }
+    rs *s = owner;
     pthread_mutex_lock(&s->mu);
     int was_down = !s->st.ok && s->st.errors;
     s->up = 1;
@@ -605,81 +528,18 @@ static void on_connect(const redisAsyncContext *ac, int status)
     s->skip_until = 0;
     pthread_cond_broadcast(&s->answered); /* redis_stats may wait for this */
     pthread_mutex_unlock(&s->mu);
-    s->backoff_ms = BACKOFF_MIN_MS;
     if (was_down)
         log_info("reply cache store %s: connected again", s->spec);
 }
 
-static void on_disconnect(const redisAsyncContext *ac, int status)
+static void on_down(void *owner, const char *why)
 {
-    rs *s = ac->data;
-    s->ac = NULL; /* hiredis frees it after this */
-    s->outstanding = 0;
+    rs *s = owner;
     pthread_mutex_lock(&s->mu);
     s->up = 0;
+    if (why)
+        failed_locked(s, why);
     pthread_mutex_unlock(&s->mu);
-    s->reconnect_at = now_ms() + s->backoff_ms;
-    if (status != REDIS_OK || !s->closing) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "the connection to Redis at %.80s:%d ended: %s", s->addr.host, s->addr.port,
-                 ac->errstr ? ac->errstr : "closed");
-        failed(s, msg);
-    }
-}
-
-static void connect_redis(rs *s)
-{
-    s->reconnect_at = 0;
-    redisAsyncContext *ac = redisAsyncConnect(s->addr.host, s->addr.port);
-    if (!ac || ac->err) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "cannot connect to Redis at %.80s:%d: %s", s->addr.host, s->addr.port,
-                 ac ? ac->errstr : "out of memory");
-        if (ac)
-            redisAsyncFree(ac);
-        s->reconnect_at = now_ms() + s->backoff_ms;
-        s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
-        failed(s, msg);
-        return;
-    }
-    s->ac = ac;
-    ac->data = s;
-    s->fd = ac->c.fd;
-    s->events = 0;
-    ac->ev.data = s;
-    ac->ev.addRead = ev_add_read;
-    ac->ev.delRead = ev_del_read;
-    ac->ev.addWrite = ev_add_write;
-    ac->ev.delWrite = ev_del_write;
-    ac->ev.cleanup = ev_cleanup;
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    s->outstanding = 0;
-    if (s->addr.db)
-        sent(s, redisAsyncCommand(ac, on_plain, NULL, "SELECT %d", s->addr.db), 1);
-    sent(s, redisAsyncCommand(ac, on_plain, NULL, "PING"), 1); /* a first write: the connect */
-}
-
-/* No answer for STALL_MS: the server is stopped or swamped. Drop the
- * connection (hiredis answers what was waiting with NULL) and make anew. */
-static void check_stall(rs *s, int64_t now)
-{
-    if (!s->ac || s->outstanding == 0 || now - s->last_progress < STALL_MS)
-        return;
-    char msg[200];
-    snprintf(msg, sizeof msg, "Redis at %.80s:%d did not answer for %d ms: connecting again",
-             s->addr.host, s->addr.port, STALL_MS);
-    failed(s, msg);
-    redisAsyncContext *ac = s->ac;
-    redisAsyncFree(ac); /* calls on_disconnect (s->ac = NULL) when it was connected */
-    s->ac = NULL;
-    s->fd = -1;
-    s->outstanding = 0;
-    pthread_mutex_lock(&s->mu);
-    s->up = 0;
-    pthread_mutex_unlock(&s->mu);
-    if (!s->reconnect_at)
-        s->reconnect_at = now + s->backoff_ms;
 }
 
 static void flush_counts(rs *s, int64_t now)
@@ -692,13 +552,13 @@ static void flush_counts(rs *s, int64_t now)
     s->pending_lookups = s->pending_hits = 0;
     int in_error = !s->st.ok;
     pthread_mutex_unlock(&s->mu);
-    if (s->ac && s->up && in_error) /* its state comes back without traffic */
-        sent(s, redisAsyncCommand(s->ac, on_plain, NULL, "PING"), 1);
-    if (!s->ac || !s->up || !l)
+    if (s->conn.ac && s->up && in_error) /* its state comes back without traffic */
+        sent(s, redisAsyncCommand(s->conn.ac, on_plain, NULL, "PING"), 1);
+    if (!s->conn.ac || !s->up || !l)
         return;
-    sent(s, redisAsyncCommand(s->ac, on_plain, NULL, "INCRBY b77:stats:lookups %lu", l), 1);
+    sent(s, redisAsyncCommand(s->conn.ac, on_plain, NULL, "INCRBY b77:stats:lookups %lu", l), 1);
     if (h)
-        sent(s, redisAsyncCommand(s->ac, on_plain, NULL, "INCRBY b77:stats:hits %lu", h), 1);
+        sent(s, redisAsyncCommand(s->conn.ac, on_plain, NULL, "INCRBY b77:stats:hits %lu", h), 1);
 }
 
 /* Claims whose next ask is due. */
@@ -714,7 +574,7 @@ static void poll_claims(rs *s, int64_t now)
         *pp = o->next;
         if (now >= o->until)
             finish_claim(s, o, STORE_CLAIM_TIMEOUT, NULL, 0);
-        else if (s->ac && s->up)
+        else if (s->conn.ac && s->up)
             send_try(s, o);
         else
             finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
@@ -724,13 +584,10 @@ static void poll_claims(rs *s, int64_t now)
 static int next_timeout(rs *s, int64_t now)
 {
     int64_t due = now + COUNTS_EVERY_MS;
-    if (s->reconnect_at && s->reconnect_at < due)
-        due = s->reconnect_at;
+    due = redis_conn_due(&s->conn, due);
     for (op *o = s->waiting; o; o = o->next)
         if (o->next_poll < due)
             due = o->next_poll;
-    if (s->outstanding && s->last_progress + STALL_MS < due)
-        due = s->last_progress + STALL_MS;
     if (s->held && s->next_renew < due)
         due = s->next_renew;
     int64_t ms = due - now;
@@ -740,7 +597,7 @@ static int next_timeout(rs *s, int64_t now)
 static void *loop_run(void *arg)
 {
     rs *s = arg;
-    connect_redis(s);
+    redis_conn_connect(&s->conn);
     int64_t stop_by = 0;
     for (;;) {
         struct epoll_event evs[4];
@@ -753,10 +610,7 @@ static void *loop_run(void *arg)
                 (void)r;
                 continue;
             }
-            if (s->ac && (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
-                redisAsyncHandleRead(s->ac);
-            if (s->ac && (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-                redisAsyncHandleWrite(s->ac);
+            redis_conn_events(&s->conn, evs[i].events);
         }
         pthread_mutex_lock(&s->mu);
         op *list = s->qhead;
@@ -772,15 +626,13 @@ static void *loop_run(void *arg)
         now = now_ms();
         poll_claims(s, now);
         renew_locks(s, now);
-        check_stall(s, now);
+        redis_conn_tick(&s->conn, now, stop);
         flush_counts(s, now);
-        if (!s->ac && s->reconnect_at && now >= s->reconnect_at && !stop)
-            connect_redis(s);
         if (stop) {
             /* the writes just sent go out; at most half a second */
             if (!stop_by)
                 stop_by = now + 500;
-            if (!s->ac || !s->up || s->outstanding == 0 || now >= stop_by)
+            if (!s->conn.ac || !s->up || s->conn.outstanding == 0 || now >= stop_by)
                 break;
         }
     }
@@ -790,11 +642,7 @@ static void *loop_run(void *arg)
         finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
     }
     forget_all_locks(s); /* (they expire by themselves) */
-    if (s->ac) {
-        s->closing = 1; /* on_disconnect: not an error */
-        redisAsyncFree(s->ac);
-        s->ac = NULL;
-    }
+    redis_conn_close(&s->conn);
     return NULL;
 }
 
@@ -1005,8 +853,6 @@ store *store_redis_open(const char *spec, int64_t ttl_ms, char *err, size_t errl
     }
     s->spec = xstrdup(spec);
     s->ttl_ms = ttl_ms;
-    s->fd = -1;
-    s->backoff_ms = BACKOFF_MIN_MS;
     uuid_t u;
     uuid_generate(u);
     uuid_unparse_lower(u, s->lock_id);
@@ -1017,6 +863,7 @@ store *store_redis_open(const char *spec, int64_t ttl_ms, char *err, size_t errl
     s->st.ok = 1;
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     s->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    redis_conn_init(&s->conn, &s->addr, s->epfd, s, on_up, on_down, on_plain);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 0};
     if (s->epfd >= 0 && s->wakefd >= 0 && epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev) == 0)
         /* (it inherits the opener's signal mask: the server's blocks them all) */
