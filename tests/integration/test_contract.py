@@ -106,6 +106,31 @@ def a_repeated_rollout_id_replays_without_an_llm_call():
 
 
 @test
+def a_failed_rollout_is_a_failed_result():
+    # The LLM refuses (HTTP 500, no retry helps) or cannot be reached: the
+    # rollout's result says so, in the reference's terms, sync and async.
+    before = calls()
+    r = post(body("fail-1", seed=5, model="mock+fault=500"))
+    eq(r.status, 502, r.body[:300])
+    j = r.json()
+    eq((j["status"], j["success_status"], j["http_status"]), ("failed", "network_error", 502))
+    ok("HTTP 500" in j["detail"] and j["status_detail"] == j["detail"], j["detail"])
+    ok(calls() > before, "the LLM was asked")
+    before = calls()  # a failed rollout is not replayed: the same request runs again
+    again = post(body("fail-1", seed=5, model="mock+fault=500"))
+    eq((again.status, again.json()["replayed"], again.json()["status"]), (502, False, "failed"))
+    ok(calls() > before, "asked again")
+    dead = body("fail-2", seed=6, submission_mode="async")
+    dead["policy"]["inference_url"] = "http://127.0.0.1:9/v1"  # nothing listens there
+    eq(post(dead).status, 202)
+    st = wait_state("fail-2", {"failed"})
+    eq(st["status"], "failed")
+    g = request(Env.app, "GET", "/rollouts/fail-2")  # the result, with its status, as sync
+    eq(g.status, 502)
+    ok(g.json()["status"] == "failed" and "Couldn't connect" in g.json()["detail"], g.body[:300])
+
+
+@test
 def the_same_id_with_another_request_is_a_conflict():
     eq(post(body("conflict-1", seed=1)).status, 200)
     r = post(body("conflict-1", seed=2))
