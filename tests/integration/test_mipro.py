@@ -3,13 +3,17 @@ bin/mock-llm on loopback, with the walkthrough's config.
 
 Run: python3 tests/integration/test_mipro.py [NAME_FILTER]
 """
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BIN, KEY, LOG_DIR, eq, ok, registry, request, run_suite, start_app,  # noqa: E402
@@ -292,9 +296,6 @@ class HoldingProxy:
     arrived: the interrupt lands inside that request, deterministically."""
 
     def __init__(self, target, prefix):
-        import http.server
-        import threading
-        import urllib.request
         self.arrived, self.release = threading.Event(), threading.Event()
         proxy = self
 
