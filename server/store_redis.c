@@ -252,6 +252,7 @@ static void on_plain(redisAsyncContext *ac, void *r, void *priv)
 }
 
 static void send_try(rs *s, op *o);
+static void hold_lock(rs *s, const store_key *key, int64_t until);
 
 /* A claim's answer: FOUND, OWNED, UNAVAILABLE, TIMEOUT, or (another holds
  * the lock) asked again in POLL_MS. */
@@ -268,6 +269,19 @@ static void claim_wait(rs *s, op *o)
     s->waiting = o;
 }
 
+/* A claim's reply that is an error (Redis full: OOM) or none (the
+ * connection ended): no other replica's lock, so the caller calls at once.
+ * 1 when it was one (the claim is answered). */
+static int claim_failed(rs *s, op *o, const redisReply *rep)
+{
+    if (rep && rep->type != REDIS_REPLY_ERROR)
+        return 0;
+    if (rep)
+        failed(s, rep->str);
+    finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
+    return 1;
+}
+
 /* A claim's first question, a plain GET (a hit writes nothing). */
 static void on_claim_get(redisAsyncContext *ac, void *r, void *priv)
 {
@@ -277,11 +291,9 @@ static void on_claim_get(redisAsyncContext *ac, void *r, void *priv)
     redis_conn_progress(&s->conn);
     char *body;
     size_t len;
-    if (!rep || rep->type == REDIS_REPLY_ERROR) {
-        if (rep)
-            failed(s, rep->str);
-        finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
-    } else if (read_value(s, o, rep, &body, &len)) {
+    if (claim_failed(s, o, rep))
+        return;
+    if (read_value(s, o, rep, &body, &len)) {
         finish_claim(s, o, STORE_CLAIM_FOUND, body, len);
     } else if (s->conn.ac && s->up) {
         send_try(s, o);
@@ -291,8 +303,7 @@ static void on_claim_get(redisAsyncContext *ac, void *r, void *priv)
 }
 
 /* TRY's answer: the reply (another stored it meanwhile), 1 (the lock is
- * this process's) or 0 (another's). An error (Redis full: OOM) is no
- * other replica's lock: call at once. */
+ * this process's) or 0 (another's). */
 static void on_claim_try(redisAsyncContext *ac, void *r, void *priv)
 {
     rs *s = redis_conn_owner(ac);
@@ -301,22 +312,16 @@ static void on_claim_try(redisAsyncContext *ac, void *r, void *priv)
     redis_conn_progress(&s->conn);
     char *body;
     size_t len;
-    if (!rep || rep->type == REDIS_REPLY_ERROR) {
-        if (rep)
-            failed(s, rep->str);
-        finish_claim(s, o, STORE_CLAIM_UNAVAILABLE, NULL, 0);
-    } else if (rep->type == REDIS_REPLY_STRING) {
+    if (claim_failed(s, o, rep))
+        return;
+    if (rep->type == REDIS_REPLY_STRING) {
         if (read_value(s, o, rep, &body, &len))
             finish_claim(s, o, STORE_CLAIM_FOUND, body, len);
         else
             claim_wait(s, o); /* deleted as damaged: the lock is tried again */
     } else if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1) {
         succeeded(s);
-        held *h = xmalloc(sizeof *h);
-        h->key = o->key;
-        h->until = now_ms() + o->lock_ms;
-        h->next = s->held;
-        s->held = h;
+        hold_lock(s, &o->key, now_ms() + o->lock_ms);
         finish_claim(s, o, STORE_CLAIM_OWNED, NULL, 0);
     } else {
         claim_wait(s, o);
@@ -385,6 +390,16 @@ static void send_try(rs *s, op *o)
     long long lease = o->lock_ms < LEASE_MS ? o->lock_ms : LEASE_MS; /* renewed while held */
     sent(s, redisAsyncCommand(s->conn.ac, on_claim_try, o, "EVAL %s 2 %s %s %s %lld", script, reply,
                               lock, s->lock_id, lease), 1);
+}
+
+/* A lock taken: renewed until released or until `until`. */
+static void hold_lock(rs *s, const store_key *key, int64_t until)
+{
+    held *h = xmalloc(sizeof *h);
+    h->key = *key;
+    h->until = until;
+    h->next = s->held;
+    s->held = h;
 }
 
 /* A released lock is renewed no more. */
