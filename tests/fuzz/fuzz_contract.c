@@ -55,10 +55,7 @@ static void answers(const contract_request *q)
         reply_free(&rep);
         rollout_free(&r);
     } else {
-        json_t *b = verr_body(&ve);
-        if (!b)
-            abort();
-        json_decref(b);
+        fuzz_check_refusal(&ve);
     }
     json_t *fail = contract_failure(502, NULL, &m);
     if (!fail || strcmp(json_string_value(json_object_get(fail, "status")), "failed") != 0)

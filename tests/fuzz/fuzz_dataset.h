@@ -1,6 +1,7 @@
 /* fuzz_dataset.h: the real dataset for the targets that render prompts
  * (B77_DATA_DIR, else dataset/), loaded once in LLVMFuzzerInitialize, and
- * jansson's hash seed fixed so that runs repeat. */
+ * jansson's hash seed fixed so that runs repeat; and what those targets
+ * check of a refused request. */
 #ifndef B77_FUZZ_DATASET_H
 #define B77_FUZZ_DATASET_H
 
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 
 #include "dataset_load.h"
+#include "verr.h"
 
 static dataset *fuzz_dataset(void)
 {
@@ -18,6 +20,15 @@ static dataset *fuzz_dataset(void)
         abort();
     json_object_seed(1);
     return d;
+}
+
+/* A refused request always has its 422's body. */
+static void fuzz_check_refusal(verr *e)
+{
+    json_t *b = verr_body(e);
+    if (!b)
+        abort();
+    json_decref(b);
 }
 
 #endif
