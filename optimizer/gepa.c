@@ -591,11 +591,6 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
         rc = run_stopped(r) ? 130 : 1;
         goto out;
     }
-    if (!o->dry_run) {
-        char *path = xasprintf("%s/gepa_lineage.jsonl", r->results);
-        g.lineage = fopen(path, "w");
-        free(path);
-    }
 
     budget_in bi = {
         .budget = c->budget,
@@ -638,6 +633,9 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
         rc = 0;
         goto out;
     }
+    char *path = xasprintf("%s/gepa_lineage.jsonl", r->results);
+    g.lineage = fopen(path, "w");
+    free(path);
     run_say(r, "Status: running\n\n");
     run_event(r, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "event", "start", "algorithm", "gepa",
                            "job_id", r->job_id, "seed", (json_int_t)r->seed, "budget",
