@@ -586,11 +586,10 @@ int gepa_run(const mipro_config *c, const mipro_opts *o)
     run_init(r, c, o, "gepa");
     r->snapshot = snapshot;
     r->snapshot_arg = &g;
-    int rc = 1;
-    if (run_open(r) != 0) {
-        rc = run_stopped(r) ? 130 : 1;
+    int rc = run_open(r);
+    if (rc != 0)
         goto out;
-    }
+    rc = 1;
 
     budget_in bi = {
         .budget = c->budget,

@@ -741,11 +741,10 @@ int mipro_run(const mipro_config *c, const mipro_opts *o)
     run_init(r, c, o, "mipro");
     r->snapshot = snapshot;
     r->snapshot_arg = &m;
-    int rc = 1;
-    if (run_open(r) != 0) {
-        rc = run_stopped(r) ? 130 : 1;
+    int rc = run_open(r);
+    if (rc != 0)
         goto out;
-    }
+    rc = 1;
 
     /* The plan, before anything is spent. */
     budget_in bi = {

@@ -86,16 +86,24 @@ void run_init(run *r, const mipro_config *c, const mipro_opts *o, const char *al
     r->phase = "starting";
 }
 
+/* The task app's split sizes: 0, or the exit code. */
+static int task_info(run *r)
+{
+    if (runner_task_info(r) == 0)
+        return 0;
+    return run_stopped(r) ? 130 : 1;
+}
+
 int run_open(run *r)
 {
     if (r->opts.dry_run) /* nothing served, nothing written: the split sizes only */
-        return runner_task_info(r);
+        return task_info(r);
     if (run_ui_start(r) != 0)
-        return -1;
+        return 1;
     if (mkdir_p(r->results) != 0) {
         fprintf(stderr, "%s: cannot create the results folder %s: %s\n", r->algorithm, r->results,
                 strerror(errno));
-        return -1;
+        return 1;
     }
     char *path = xasprintf("%s/rollouts.jsonl", r->results);
     if (journal_open(&r->jr, path, r->opts.resume) != 0)
@@ -104,7 +112,7 @@ int run_open(run *r)
     free(path);
     if (r->opts.resume)
         run_say(r, "Resuming: %ld logged results will be reused, not called again\n", r->jr.loaded);
-    return runner_task_info(r);
+    return task_info(r);
 }
 
 void run_free(run *r)

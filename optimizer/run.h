@@ -78,7 +78,8 @@ struct run {
 void run_init(run *r, const mipro_config *c, const mipro_opts *o, const char *algorithm);
 /* What every run does before its plan: the live page (--ui), the results
  * folder, the journal (read back with --resume), the task app's check and
- * split sizes. 0, or -1 with the reason printed. */
+ * split sizes. 0, or the exit code with the reason printed: 1, or 130 when
+ * Ctrl-C came meanwhile. */
 int run_open(run *r);
 void run_free(run *r);
 
